@@ -20,7 +20,7 @@ type Package struct {
 	ProviderPriority int    // k:
 
 	Depends, Provides, InstallIf, Replaces []Dependency
-	ReplacesPriority int // q: (installed db)
+	ReplacesPriority                       int // q: (installed db)
 
 	RepoTag string // repository tag ("" default); s: in the installed db
 	Repo    int    // index into the repository list, -1 = installed only
