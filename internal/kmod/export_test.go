@@ -1,0 +1,4 @@
+package kmod
+
+// Fnmatch exposes fnmatch to the external tests.
+var Fnmatch = fnmatch
