@@ -1,0 +1,383 @@
+// Package pkgstream decodes an apk v2 package in one pass over its bytes while checking the whole
+// trust chain: the control gzip member must hash (SHA-1) to the identity the signed index lists
+// (C:), the data member must hash (SHA-256) to .PKGINFO's datahash, and every file's content (a
+// symlink's target) must match its APK-TOOLS.checksum.SHA1 PAX record. Nothing is returned unless
+// all of it holds, so a caller never writes a byte of an unverified package.
+//
+// The package is decoded into memory (compressed input plus inflated file contents); packages
+// are small and this lets the installer inflate several packages in parallel while writing them
+// strictly in install order, with no temporary archives.
+package pkgstream
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/ramboot/ramboot/internal/apkinstall/sign"
+)
+
+// Xattr is one extended attribute of a file (from a SCHILY.xattr.* PAX record).
+type Xattr struct {
+	Name  string
+	Value []byte
+}
+
+// File is one entry of the data segment, as recorded in the tar header.
+type File struct {
+	Name         string // as in the archive, without a trailing slash
+	Type         byte   // tar typeflag: tar.TypeReg, TypeDir, TypeSymlink, TypeLink, TypeChar, TypeBlock, TypeFifo
+	Mode         uint32 // permission bits including setuid/setgid/sticky (07777)
+	Uname, Gname string
+	UID, GID     int
+	ModTime      time.Time
+	Linkname     string // symlink target, or hardlink target (archive name)
+	Devmajor     uint32
+	Devminor     uint32
+	Xattrs       []Xattr // sorted by name
+	Checksum     []byte  // SHA-1 from APK-TOOLS.checksum.SHA1; nil when the archive has none
+	Data         []byte
+}
+
+// Script is one control script (.pre-install, .post-install, .trigger, ...), type without the dot.
+type Script struct {
+	Type string
+	Data []byte
+}
+
+// Info holds the .PKGINFO fields the installer needs, plus every line verbatim.
+type Info struct {
+	Name, Version, Arch, Origin string
+	DataHash                    string   // lowercase hex SHA-256 of the data member
+	Triggers                    []string // directory globs
+	Replaces                    []string
+	ReplacesPriority            int
+	BuildDate                   int64
+	Fields                      [][2]string // key, value in file order
+}
+
+// Package is a fully verified, decoded package.
+type Package struct {
+	Identity   []byte // SHA-1 of the control member (= index C:)
+	Signatures []sign.Signature
+	Info       Info
+	Scripts    []Script
+	Files      []File
+	DataSize   int64 // sum of file contents
+}
+
+// Error is a verification or format failure, naming the package.
+type Error struct {
+	Package string // name given to Decode (usually name-version or the file name)
+	Err     error
+}
+
+func (e *Error) Error() string { return e.Package + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Sentinel causes, testable with errors.Is.
+var (
+	ErrIdentity  = errors.New("control stream does not match the index checksum (C:)")
+	ErrDataHash  = errors.New("data stream does not match datahash")
+	ErrFileHash  = errors.New("file content does not match its checksum")
+	ErrTruncated = errors.New("truncated package")
+	ErrFormat    = errors.New("malformed package")
+)
+
+// PAX record names abuild writes.
+const (
+	paxChecksumSHA1 = "APK-TOOLS.checksum.SHA1"
+	paxXattrPrefix  = "SCHILY.xattr."
+)
+
+// Decode verifies and decodes the package in raw. identity is the expected SHA-1 of the control
+// member (from the signed index); nil skips that check (only for --allow-untrusted local files).
+func Decode(name string, raw []byte, identity []byte) (*Package, error) {
+	p, err := decode(raw, identity)
+	if err != nil {
+		return nil, &Error{Package: name, Err: err}
+	}
+	return p, nil
+}
+
+// walkMember inflates the gzip member starting at off, handing its tar entries to fn, and returns
+// the offset just past the member's trailer. The tar segment may be "cut" (no end blocks).
+func walkMember(raw []byte, off int, fn func(h *tar.Header, r io.Reader) error) (int, error) {
+	br := bytes.NewReader(raw[off:])
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return 0, gzErr(err)
+	}
+	zr.Multistream(false)
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, gzErr(err)
+		}
+		if err := fn(h, tr); err != nil {
+			return 0, err
+		}
+	}
+	// Drain tar padding so the gzip trailer (CRC, size) is checked and the boundary is exact.
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return 0, gzErr(err)
+	}
+	return off + (len(raw) - off - br.Len()), nil
+}
+
+func gzErr(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %v", ErrTruncated, err)
+	}
+	return fmt.Errorf("%w: %v", ErrFormat, err)
+}
+
+// ReadSignatures reads the leading signature member of an apk v2 stream (package or index). If
+// the first member holds no .SIGN.* file it is not a signature member: no signatures and end 0.
+func ReadSignatures(raw []byte) (sigs []sign.Signature, end int, err error) {
+	notSig := errors.New("not a signature member")
+	end, err = walkMember(raw, 0, func(h *tar.Header, r io.Reader) error {
+		if !strings.HasPrefix(h.Name, sign.SigFilePrefix) {
+			return notSig
+		}
+		// apk 3 ignores signature files over 64 KiB; an RSA signature is a few hundred bytes.
+		if h.Size > 64<<10 {
+			return fmt.Errorf("%w: signature %s is %d bytes", ErrFormat, h.Name, h.Size)
+		}
+		v, err := io.ReadAll(r)
+		if err != nil {
+			return gzErr(err)
+		}
+		sigs = append(sigs, sign.Signature{Name: h.Name, Value: v})
+		return nil
+	})
+	if errors.Is(err, notSig) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return sigs, end, nil
+}
+
+func decode(raw []byte, identity []byte) (*Package, error) {
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("%w: empty file", ErrTruncated)
+	}
+	sigs, ctlStart, err := ReadSignatures(raw)
+	if err != nil {
+		return nil, fmt.Errorf("signature segment: %w", err)
+	}
+	p := &Package{Signatures: sigs}
+	var pkginfo []byte
+	ctlEnd, err := walkMember(raw, ctlStart, func(h *tar.Header, r io.Reader) error {
+		if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA {
+			return nil
+		}
+		// Scripts are capped like apk 3 does (APK_MAX_SCRIPT_SIZE); .PKGINFO likewise.
+		if h.Size > 256<<10 {
+			return fmt.Errorf("%w: control file %s is %d bytes", ErrFormat, h.Name, h.Size)
+		}
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return gzErr(err)
+		}
+		switch {
+		case h.Name == ".PKGINFO":
+			pkginfo = data
+		case strings.HasPrefix(h.Name, ".SIGN."):
+			return fmt.Errorf("%w: signature file %s inside the control segment", ErrFormat, h.Name)
+		case isScript(h.Name):
+			p.Scripts = append(p.Scripts, Script{Type: h.Name[1:], Data: data})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("control segment: %w", err)
+	}
+	id := sha1.Sum(raw[ctlStart:ctlEnd])
+	p.Identity = id[:]
+	if identity != nil && !bytes.Equal(id[:], identity) {
+		return nil, ErrIdentity
+	}
+	if pkginfo == nil {
+		return nil, fmt.Errorf("%w: no .PKGINFO in the control segment", ErrFormat)
+	}
+	if p.Info, err = ParseInfo(pkginfo); err != nil {
+		return nil, err
+	}
+	if ctlEnd == len(raw) {
+		if p.Info.DataHash != "" {
+			return nil, fmt.Errorf("%w: no data segment", ErrTruncated)
+		}
+		return p, nil
+	}
+	if p.Info.DataHash == "" {
+		// Legacy packages without datahash are only covered by a package signature apk does not
+		// check for repository installs; refusing them keeps the chain unbroken.
+		return nil, fmt.Errorf("%w: .PKGINFO has no datahash", ErrFormat)
+	}
+	want, err := hex.DecodeString(p.Info.DataHash)
+	if err != nil || len(want) != sha256.Size {
+		return nil, fmt.Errorf("%w: bad datahash %q", ErrFormat, p.Info.DataHash)
+	}
+	got := sha256.Sum256(raw[ctlEnd:])
+	if !bytes.Equal(got[:], want) {
+		// Distinguish a cut-off file (more useful to the user) from tampered content.
+		if _, err := walkMember(raw, ctlEnd, func(*tar.Header, io.Reader) error { return nil }); errors.Is(err, ErrTruncated) {
+			return nil, fmt.Errorf("data segment: %w", err)
+		}
+		return nil, ErrDataHash
+	}
+	end, err := walkMember(raw, ctlEnd, func(h *tar.Header, r io.Reader) error {
+		f, err := fileFromHeader(h, r)
+		if err != nil {
+			return err
+		}
+		p.DataSize += int64(len(f.Data))
+		p.Files = append(p.Files, f)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("data segment: %w", err)
+	}
+	if end != len(raw) {
+		return nil, fmt.Errorf("%w: %d bytes after the data segment", ErrFormat, len(raw)-end)
+	}
+	return p, nil
+}
+
+func isScript(name string) bool {
+	switch name {
+	case ".pre-install", ".post-install", ".pre-deinstall", ".post-deinstall",
+		".pre-upgrade", ".post-upgrade", ".trigger":
+		return true
+	}
+	return false
+}
+
+func fileFromHeader(h *tar.Header, r io.Reader) (File, error) {
+	f := File{
+		Name:     strings.TrimSuffix(h.Name, "/"),
+		Type:     h.Typeflag,
+		Mode:     uint32(h.Mode) & 07777,
+		Uname:    h.Uname,
+		Gname:    h.Gname,
+		UID:      h.Uid,
+		GID:      h.Gid,
+		ModTime:  h.ModTime,
+		Linkname: h.Linkname,
+		Devmajor: uint32(h.Devmajor),
+		Devminor: uint32(h.Devminor),
+	}
+	if f.Type == tar.TypeRegA {
+		f.Type = tar.TypeReg
+	}
+	switch f.Type {
+	case tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+	default:
+		return f, fmt.Errorf("%w: %s: unsupported tar entry type %q", ErrFormat, h.Name, h.Typeflag)
+	}
+	for k, v := range h.PAXRecords {
+		if n, ok := strings.CutPrefix(k, paxXattrPrefix); ok {
+			f.Xattrs = append(f.Xattrs, Xattr{Name: n, Value: []byte(v)})
+		}
+	}
+	sort.Slice(f.Xattrs, func(i, j int) bool { return f.Xattrs[i].Name < f.Xattrs[j].Name })
+	if c, ok := h.PAXRecords[paxChecksumSHA1]; ok {
+		sum, err := hex.DecodeString(c)
+		if err != nil || len(sum) != sha1.Size {
+			return f, fmt.Errorf("%w: %s: bad %s %q", ErrFormat, h.Name, paxChecksumSHA1, c)
+		}
+		f.Checksum = sum
+	}
+	if f.Type == tar.TypeReg && h.Size > 0 {
+		f.Data = make([]byte, h.Size)
+		if _, err := io.ReadFull(r, f.Data); err != nil {
+			return f, gzErr(err)
+		}
+	}
+	if f.Checksum != nil {
+		var got [sha1.Size]byte
+		switch f.Type {
+		case tar.TypeReg:
+			got = sha1.Sum(f.Data)
+		case tar.TypeSymlink:
+			got = sha1.Sum([]byte(f.Linkname))
+		default:
+			return f, nil
+		}
+		if !bytes.Equal(got[:], f.Checksum) {
+			return f, fmt.Errorf("%s: %w", f.Name, ErrFileHash)
+		}
+	}
+	return f, nil
+}
+
+// ParseInfo parses .PKGINFO ("key = value" lines, # comments).
+func ParseInfo(data []byte) (Info, error) {
+	var in Info
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, " = ")
+		if !ok {
+			return in, fmt.Errorf("%w: .PKGINFO line %q", ErrFormat, line)
+		}
+		in.Fields = append(in.Fields, [2]string{k, v})
+		switch k {
+		case "pkgname":
+			in.Name = v
+		case "pkgver":
+			in.Version = v
+		case "arch":
+			in.Arch = v
+		case "origin":
+			in.Origin = v
+		case "datahash":
+			in.DataHash = strings.ToLower(v)
+		case "triggers":
+			in.Triggers = append(in.Triggers, strings.Fields(v)...)
+		case "replaces":
+			in.Replaces = append(in.Replaces, strings.Fields(v)...)
+		case "replaces_priority":
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return in, fmt.Errorf("%w: .PKGINFO replaces_priority %q", ErrFormat, v)
+			}
+			in.ReplacesPriority = n
+		case "builddate":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return in, fmt.Errorf("%w: .PKGINFO builddate %q", ErrFormat, v)
+			}
+			in.BuildDate = n
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return in, fmt.Errorf("%w: .PKGINFO: %v", ErrFormat, err)
+	}
+	if in.Name == "" || in.Version == "" {
+		return in, fmt.Errorf("%w: .PKGINFO lacks pkgname or pkgver", ErrFormat)
+	}
+	return in, nil
+}
