@@ -1,0 +1,327 @@
+// Package coldplug loads the kernel modules that the devices present in sysfs (and the devices
+// that appear later, via uevents) need, the job nlplug-findfs does with libkmod.
+//
+// API (all kernel effects go through the injected ModuleLoader, e.g. boot.Actions):
+//
+//	ix, _ := kmod.Load("/lib/modules/" + release)
+//	l := coldplug.New(coldplug.Options{
+//		Index: ix, SysRoot: "/", Loader: actions,
+//		Blacklist: []string{"floppy"},             // blacklist=a,b
+//		Params:    map[string]string{"loop": "max_loop=8"}, // mod.param= from the cmdline
+//		Log:       logf,
+//	})
+//	l.LoadNamed("loop", "squashfs", "sd-mod")     // modules=a,b (explicit: blacklist not applied)
+//	rep := l.Coldplug()                           // sysfs modalias walk to a fixed point
+//	l.HandleEvent(ev)                             // a uevent: loads for ACTION=add MODALIAS=...
+//	l.LoadFS("vfat")                              // vfat + nls_cp437 + nls_ascii before mount(2)
+//
+// Rules:
+//   - Modaliases come from SYSROOT/sys/bus/*/devices/*/modalias (cheap: one glob, no deep walk);
+//     after loading, the walk repeats until no new modalias appears, because a driver such as
+//     virtio_pci registers child devices (virtio:d00000002...) that need further modules.
+//   - A modalias is matched once; module names from the matches are loaded in sorted order, so
+//     the load order is deterministic (modules.alias order says nothing useful).
+//   - blacklist applies to alias matches only, like modprobe's KMOD_PROBE_APPLY_BLACKLIST: an
+//     explicit modules= entry or a dependency of a wanted module is still loaded.
+//   - Each module file is loaded at most once; EEXIST ("already loaded") counts as success;
+//     built-in modules (Resolve → no files) are skipped; unknown modules are reported, not fatal.
+//   - Loading is sequential: finit_module costs 4-10 ms per module under TCG and the kernel
+//     serialises much of it anyway; deterministic order keeps boot logs comparable.
+//
+// A Loader is safe for concurrent use (HandleEvent may run in an event goroutine while Coldplug
+// runs in another).
+package coldplug
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ramboot/ramboot/internal/uevent"
+)
+
+// Index is the part of *kmod.Index coldplug needs.
+type Index interface {
+	// Resolve returns module file paths relative to Dir(), dependencies first; nil for built-ins.
+	Resolve(name string) ([]string, error)
+	// MatchAlias returns the names of modules whose alias glob matches modalias.
+	MatchAlias(modalias string) []string
+	// Dir is the lib/modules/RELEASE directory the paths are relative to.
+	Dir() string
+}
+
+// ModuleLoader loads one module file (finit_module); boot.Actions satisfies it.
+type ModuleLoader interface {
+	LoadModule(path, params string) error
+}
+
+// Options configures a Loader.
+type Options struct {
+	Index     Index
+	SysRoot   string // "/" at boot; a t.TempDir() fake tree in tests
+	Loader    ModuleLoader
+	Blacklist []string          // module names (- and _ equivalent)
+	Params    map[string]string // module name → parameters passed to LoadModule
+	Log       func(format string, args ...any)
+}
+
+// Loaded is one module file load attempt, for the boot report.
+type Loaded struct {
+	Module   string        // module name
+	Path     string        // absolute module file path
+	Reason   string        // "modules=", "alias pci:v...", "dependency of X", "filesystem vfat"
+	Err      string        // "" on success (including already loaded)
+	Duration time.Duration // time spent in LoadModule
+}
+
+// Report summarises one Coldplug/LoadNamed/HandleEvent call.
+type Report struct {
+	Modaliases  int      // distinct modaliases seen
+	Loaded      []Loaded // attempts, in order
+	Blacklisted []string // "module (alias X)"
+	Unmatched   int      // modaliases no module claims (normal: most devices have built-in drivers or none)
+	Errors      []string // non-fatal problems, each naming the module or file
+}
+
+// Loader tracks what has been matched and loaded.
+type Loader struct {
+	opts      Options
+	blacklist map[string]bool
+
+	mu   sync.Mutex      // guards seen
+	seen map[string]bool // modaliases already matched
+
+	// loadMu serialises loading: a module must not be inserted while another goroutine is
+	// still inserting one of its dependencies.
+	loadMu  sync.Mutex
+	done    map[string]bool // module file paths attempted
+	modDone map[string]bool // module names resolved and attempted
+}
+
+// New returns a Loader; Options.Index and Options.Loader are required.
+func New(opts Options) *Loader {
+	if opts.SysRoot == "" {
+		opts.SysRoot = "/"
+	}
+	if opts.Log == nil {
+		opts.Log = func(string, ...any) {}
+	}
+	bl := map[string]bool{}
+	for _, m := range opts.Blacklist {
+		if m = strings.TrimSpace(m); m != "" {
+			bl[NormName(m)] = true
+		}
+	}
+	return &Loader{opts: opts, blacklist: bl, seen: map[string]bool{}, done: map[string]bool{}, modDone: map[string]bool{}}
+}
+
+// NormName normalises a module name: '-' and '_' are equivalent, file suffixes are dropped.
+func NormName(name string) string {
+	name = filepath.Base(name)
+	for _, suf := range []string{".gz", ".xz", ".zst"} {
+		name = strings.TrimSuffix(name, suf)
+	}
+	name = strings.TrimSuffix(name, ".ko")
+	return strings.ReplaceAll(name, "-", "_")
+}
+
+// LoadNamed loads modules by name (cmdline modules=, fs modules), blacklist not applied.
+func (l *Loader) LoadNamed(names ...string) Report {
+	var rep Report
+	for _, n := range names {
+		if n = strings.TrimSpace(n); n != "" {
+			l.load(&rep, NormName(n), "modules=")
+		}
+	}
+	return rep
+}
+
+// fsModules maps a blkid type to the modules mount(2) needs. There is no modprobe in the
+// initramfs for the kernel's request_module("fs-vfat"), and vfat mounts fail with EINVAL
+// unless the default codepage and iocharset (cp437, ascii on Debian kernels) are loaded.
+func fsModules(fstype string) []string {
+	switch fstype {
+	case "vfat", "msdos":
+		return []string{"vfat", "nls_cp437", "nls_ascii"}
+	case "iso9660":
+		return []string{"isofs"}
+	case "ext2", "ext3", "ext4", "jbd":
+		return []string{"ext4"}
+	case "squashfs":
+		return []string{"squashfs"}
+	case "":
+		return nil
+	default:
+		return []string{fstype} // btrfs, xfs, exfat, f2fs, udf, ntfs3: module named like the fs
+	}
+}
+
+// LoadFS loads what mounting fstype needs. Modules that are built in or absent are fine (the
+// mount itself reports a missing filesystem); the error is non-nil only if a load failed.
+func (l *Loader) LoadFS(fstype string) error {
+	var rep Report
+	for _, m := range fsModules(fstype) {
+		l.load(&rep, NormName(m), "filesystem "+fstype)
+	}
+	var errs []string
+	for _, ld := range rep.Loaded {
+		if ld.Err != "" {
+			errs = append(errs, ld.Err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("modules for filesystem %s: %s", fstype, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Coldplug matches every modalias under SYSROOT/sys/bus/*/devices and loads the modules, repeating
+// until no new modalias appears (bounded to 8 rounds as a guard against a flapping tree).
+func (l *Loader) Coldplug() Report {
+	var rep Report
+	for round := 0; round < 8; round++ {
+		aliases, err := l.scan()
+		if err != nil {
+			rep.Errors = append(rep.Errors, err.Error())
+			return rep
+		}
+		var fresh []string
+		l.mu.Lock()
+		for _, a := range aliases {
+			if !l.seen[a] {
+				l.seen[a] = true
+				fresh = append(fresh, a)
+			}
+		}
+		l.mu.Unlock()
+		if len(fresh) == 0 {
+			break
+		}
+		rep.Modaliases += len(fresh)
+		before := len(rep.Loaded)
+		l.loadAliases(&rep, fresh)
+		if len(rep.Loaded) == before {
+			break // nothing loaded, so no new devices can have appeared because of us
+		}
+	}
+	return rep
+}
+
+// HandleEvent loads modules for a uevent's MODALIAS (ACTION=add only; bind/change carry the same
+// alias again). It returns the report of that event (empty when there was nothing to do).
+func (l *Loader) HandleEvent(ev uevent.Event) Report {
+	var rep Report
+	modalias := ev.Modalias
+	if ev.Action != "add" || modalias == "" {
+		return rep
+	}
+	l.mu.Lock()
+	fresh := !l.seen[modalias]
+	l.seen[modalias] = true
+	l.mu.Unlock()
+	if fresh {
+		rep.Modaliases = 1
+		l.loadAliases(&rep, []string{modalias})
+	}
+	return rep
+}
+
+// scan returns the sorted distinct modaliases of devices in sysfs.
+func (l *Loader) scan() ([]string, error) {
+	pattern := filepath.Join(l.opts.SysRoot, "sys", "bus", "*", "devices", "*", "modalias")
+	files, err := filepath.Glob(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("coldplug: glob %s: %w", pattern, err)
+	}
+	set := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // device went away between glob and read
+		}
+		if a := strings.TrimSpace(string(b)); a != "" {
+			set[a] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for a := range set {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// loadAliases matches aliases and loads the union of matching modules in name order.
+func (l *Loader) loadAliases(rep *Report, aliases []string) {
+	why := map[string]string{}
+	for _, a := range aliases {
+		mods := l.opts.Index.MatchAlias(a)
+		if len(mods) == 0 {
+			rep.Unmatched++
+			continue
+		}
+		for _, m := range mods {
+			m = NormName(m)
+			if l.blacklist[m] {
+				rep.Blacklisted = append(rep.Blacklisted, fmt.Sprintf("%s (alias %s)", m, a))
+				l.opts.Log("coldplug: %s blacklisted, not loaded for %s", m, a)
+				continue
+			}
+			if _, ok := why[m]; !ok {
+				why[m] = "alias " + a
+			}
+		}
+	}
+	names := make([]string, 0, len(why))
+	for m := range why {
+		names = append(names, m)
+	}
+	sort.Strings(names)
+	for _, m := range names {
+		l.load(rep, m, why[m])
+	}
+}
+
+// load resolves name and loads its files (dependencies first) that were not attempted yet.
+func (l *Loader) load(rep *Report, name, reason string) {
+	l.loadMu.Lock()
+	defer l.loadMu.Unlock()
+	if l.modDone[name] {
+		return
+	}
+	l.modDone[name] = true
+
+	paths, err := l.opts.Index.Resolve(name)
+	if err != nil {
+		rep.Errors = append(rep.Errors, fmt.Sprintf("%s (%s): %v", name, reason, err))
+		l.opts.Log("coldplug: %s (%s): %v", name, reason, err)
+		return
+	}
+	for i, rel := range paths {
+		if l.done[rel] {
+			continue
+		}
+		l.done[rel] = true
+		mod := NormName(rel)
+		r := reason
+		if i < len(paths)-1 {
+			r = "dependency of " + name
+		}
+		abs := filepath.Join(l.opts.Index.Dir(), rel)
+		start := time.Now()
+		err := l.opts.Loader.LoadModule(abs, l.opts.Params[mod])
+		ld := Loaded{Module: mod, Path: abs, Reason: r, Duration: time.Since(start)}
+		if err != nil && !errors.Is(err, os.ErrExist) { // EEXIST: already loaded
+			ld.Err = fmt.Sprintf("load %s: %v", abs, err)
+			l.opts.Log("coldplug: %s", ld.Err)
+		} else {
+			l.opts.Log("coldplug: loaded %s (%s) in %v", mod, r, ld.Duration.Round(time.Microsecond))
+		}
+		rep.Loaded = append(rep.Loaded, ld)
+	}
+}
