@@ -1,0 +1,471 @@
+// Package extract writes a verified package's files into a root directory the way apk does it:
+// owners resolved by name through the root's own etc/passwd and etc/group, modes including
+// setuid/setgid, symlinks, hardlinks, device nodes, xattrs and mtimes.
+//
+// Nothing is ever written outside the root: every entry name is checked before the first write
+// (no absolute names, no "." or ".." components, no control characters; a file's directory must
+// be a directory entry of the same package, as apk requires), parent directories are opened with
+// openat2(RESOLVE_IN_ROOT) so symlinks, even absolute ones, resolve inside the root, the last
+// component is never followed, and a hardlink may only point at a file of the same package.
+package extract
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ramboot/ramboot/internal/apkinstall/pkgstream"
+)
+
+// ACL is the ownership and permission apk records per file and directory.
+type ACL struct {
+	UID, GID  int
+	Mode      uint32 // 07777 bits
+	XattrHash []byte // SHA-1 over the sorted xattrs (apk_fileinfo_hash_xattr_array); nil if none
+}
+
+// FileRecord is one non-directory the package owns.
+type FileRecord struct {
+	Name     string // full relative path
+	ACL      ACL
+	Checksum []byte // SHA-1 of the content (symlink: of the target); nil if the archive had none
+	Kept     bool   // an overlay file was kept in place of the package's copy
+}
+
+// DirRecord is one directory the package owns, with the files directly inside it.
+type DirRecord struct {
+	Name  string // relative path, "" for the root
+	ACL   ACL
+	Files []FileRecord
+}
+
+// Result lists what a package installed, in archive order, ready for the installed database.
+type Result struct {
+	Dirs         []DirRecord
+	BrokenXattrs bool // some xattr could not be set (apk records f:x)
+}
+
+// Error is a refusal naming the package and the entry.
+type Error struct {
+	Package, Entry string
+	Err            error
+}
+
+func (e *Error) Error() string {
+	if e.Entry == "" {
+		return e.Package + ": " + e.Err.Error()
+	}
+	return e.Package + ": " + e.Entry + ": " + e.Err.Error()
+}
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrMalicious marks an entry that tries to leave the root or is otherwise unsafe.
+var ErrMalicious = errors.New("malicious file name refused")
+
+// Extractor installs packages into one root. It is not safe for concurrent use.
+type Extractor struct {
+	root    string
+	rootFD  int
+	overlay map[string]bool
+	ids     ids
+}
+
+// Open prepares extraction into root (which must exist). overlay lists root-relative paths that
+// an overlay placed: a package's copy of such a path is discarded and the existing file kept.
+func Open(root string, overlay []string) (*Extractor, error) {
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open root %s: %w", root, err)
+	}
+	x := &Extractor{root: root, rootFD: fd, overlay: map[string]bool{}}
+	for _, p := range overlay {
+		p = strings.Trim(path.Clean("/"+strings.TrimSpace(p)), "/")
+		if p != "" {
+			x.overlay[p] = true
+		}
+	}
+	x.ReloadIDs()
+	return x, nil
+}
+
+// Close releases the root descriptor.
+func (x *Extractor) Close() error { return unix.Close(x.rootFD) }
+
+// ReloadIDs re-reads the root's etc/passwd and etc/group. apk resolves owners through the files
+// as they are when a package is extracted (alpine-baselayout-data installs them first, and
+// scripts may add users), so the installer calls this before each package.
+func (x *Extractor) ReloadIDs() {
+	x.ids = ids{users: x.readIDs("etc/passwd"), groups: x.readIDs("etc/group")}
+}
+
+type ids struct{ users, groups map[string]int }
+
+func (x *Extractor) readIDs(name string) map[string]int {
+	m := map[string]int{}
+	fd, err := unix.Openat2(x.rootFD, name, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+	if err != nil {
+		return m
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Split(sc.Text(), ":")
+		if len(fs) < 3 || fs[0] == "" {
+			continue
+		}
+		if id, err := strconv.Atoi(fs[2]); err == nil {
+			if _, dup := m[fs[0]]; !dup {
+				m[fs[0]] = id
+			}
+		}
+	}
+	return m
+}
+
+func (x *Extractor) uid(f *pkgstream.File) int {
+	if id, ok := x.ids.users[f.Uname]; ok && f.Uname != "" {
+		return id
+	}
+	return f.UID
+}
+
+func (x *Extractor) gid(f *pkgstream.File) int {
+	if id, ok := x.ids.groups[f.Gname]; ok && f.Gname != "" {
+		return id
+	}
+	return f.GID
+}
+
+// ValidName reports whether an archive entry name is acceptable: relative, no empty, "." or ".."
+// components, no control characters (apk's "ignoring malicious file" rules).
+func ValidName(name string) bool {
+	if name == "" || name[0] == '/' || len(name) > 4096 {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	for _, c := range strings.Split(name, "/") {
+		if c == "" || c == "." || c == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// Check validates every entry of a package without touching the disk.
+func Check(pkgName string, files []pkgstream.File) error {
+	dirs := map[string]bool{"": true}
+	regs := map[string]bool{}
+	for i := range files {
+		f := &files[i]
+		if !ValidName(f.Name) {
+			return &Error{pkgName, f.Name, ErrMalicious}
+		}
+		parent := path.Dir(f.Name)
+		if parent == "." {
+			parent = ""
+		}
+		switch f.Type {
+		case tar.TypeDir:
+			dirs[f.Name] = true
+			continue
+		case tar.TypeLink:
+			if !ValidName(f.Linkname) {
+				return &Error{pkgName, f.Name, fmt.Errorf("hardlink to %q: %w", f.Linkname, ErrMalicious)}
+			}
+			if !regs[f.Linkname] {
+				return &Error{pkgName, f.Name, fmt.Errorf("hardlink to %q which is not an earlier file of the package: %w", f.Linkname, ErrMalicious)}
+			}
+		case tar.TypeSymlink:
+			if f.Linkname == "" || strings.IndexByte(f.Linkname, 0) >= 0 {
+				return &Error{pkgName, f.Name, fmt.Errorf("bad symlink target: %w", ErrMalicious)}
+			}
+		case tar.TypeReg:
+			regs[f.Name] = true
+		}
+		// A file whose directory the package does not declare could be reached through a
+		// symlink the package itself planted; apk refuses it ("no dirent in archive").
+		if !dirs[parent] {
+			return &Error{pkgName, f.Name, fmt.Errorf("no directory entry for %q in archive: %w", parent, ErrMalicious)}
+		}
+		if regs[f.Name] && f.Type != tar.TypeReg {
+			return &Error{pkgName, f.Name, fmt.Errorf("duplicate entry: %w", ErrMalicious)}
+		}
+	}
+	return nil
+}
+
+// Install writes files (already verified by pkgstream) into the root. All names are checked
+// first; on an error part of the package may have been written, and the caller must not record
+// the package as installed.
+func (x *Extractor) Install(pkgName string, files []pkgstream.File) (*Result, error) {
+	if err := Check(pkgName, files); err != nil {
+		return nil, err
+	}
+	w := &writer{x: x, pkg: pkgName, dirFDs: map[string]int{}}
+	defer w.close()
+	res := &Result{}
+	dirIdx := map[string]int{}
+	for i := range files {
+		f := &files[i]
+		acl := ACL{UID: x.uid(f), GID: x.gid(f), Mode: f.Mode & 0o7777, XattrHash: xattrHash(f.Xattrs)}
+		if f.Type == tar.TypeDir {
+			if err := w.mkdir(f, acl); err != nil {
+				return nil, &Error{pkgName, f.Name, err}
+			}
+			if _, ok := dirIdx[f.Name]; !ok {
+				dirIdx[f.Name] = len(res.Dirs)
+				res.Dirs = append(res.Dirs, DirRecord{Name: f.Name, ACL: acl})
+			}
+			continue
+		}
+		kept, brokenX, err := w.file(f, acl)
+		if err != nil {
+			return nil, &Error{pkgName, f.Name, err}
+		}
+		res.BrokenXattrs = res.BrokenXattrs || brokenX
+		parent := path.Dir(f.Name)
+		if parent == "." {
+			parent = ""
+		}
+		di, ok := dirIdx[parent]
+		if !ok { // root-level file: the root directory is implicit
+			di = len(res.Dirs)
+			dirIdx[parent] = di
+			res.Dirs = append(res.Dirs, DirRecord{Name: parent, ACL: ACL{Mode: 0o755}})
+		}
+		res.Dirs[di].Files = append(res.Dirs[di].Files, FileRecord{Name: f.Name, ACL: acl, Checksum: f.Checksum, Kept: kept})
+	}
+	return res, nil
+}
+
+// SetDirACL applies final ownership and permissions to a directory (apk does this for all
+// touched directories at the end of the commit, merging the ACLs of every owner).
+func (x *Extractor) SetDirACL(name string, acl ACL) error {
+	fd, err := x.openDir(name)
+	if err != nil {
+		return fmt.Errorf("directory %s: %w", name, err)
+	}
+	defer unix.Close(fd)
+	p := fmt.Sprintf("/proc/self/fd/%d", fd)
+	if err := unix.Fchownat(fd, "", acl.UID, acl.GID, unix.AT_EMPTY_PATH); err != nil {
+		return fmt.Errorf("chown directory %s: %w", name, err)
+	}
+	// fchmod does not work on O_PATH descriptors; chmod through the magic link does.
+	if err := unix.Chmod(p, acl.Mode); err != nil {
+		return fmt.Errorf("chmod directory %s: %w", name, err)
+	}
+	return nil
+}
+
+// openDir opens a directory of the root (O_PATH), resolving symlinks inside the root only.
+func (x *Extractor) openDir(name string) (int, error) {
+	if name == "" {
+		return unix.Dup(x.rootFD)
+	}
+	return unix.Openat2(x.rootFD, name, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+}
+
+type writer struct {
+	x      *Extractor
+	pkg    string
+	dirFDs map[string]int
+}
+
+func (w *writer) close() {
+	for _, fd := range w.dirFDs {
+		unix.Close(fd)
+	}
+}
+
+func (w *writer) parent(name string) (int, string, error) {
+	dir, base := path.Split(name)
+	dir = strings.TrimSuffix(dir, "/")
+	if fd, ok := w.dirFDs[dir]; ok {
+		return fd, base, nil
+	}
+	fd, err := w.x.openDir(dir)
+	if err != nil {
+		return -1, "", fmt.Errorf("open parent directory %q: %w", dir, err)
+	}
+	w.dirFDs[dir] = fd
+	return fd, base, nil
+}
+
+func (w *writer) mkdir(f *pkgstream.File, acl ACL) error {
+	pfd, base, err := w.parent(f.Name)
+	if err != nil {
+		return err
+	}
+	err = unix.Mkdirat(pfd, base, 0o700)
+	if err == nil {
+		fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open new directory: %w", err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Fchown(fd, acl.UID, acl.GID); err != nil {
+			return fmt.Errorf("chown: %w", err)
+		}
+		if err := unix.Fchmod(fd, acl.Mode); err != nil {
+			return fmt.Errorf("chmod: %w", err)
+		}
+		return nil
+	}
+	if !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("mkdir: %w", err)
+	}
+	// Existing: must be a directory, or a symlink resolving (inside the root) to one.
+	fd, err := w.x.openDir(f.Name)
+	if err != nil {
+		return fmt.Errorf("exists and is not a directory: %w", err)
+	}
+	unix.Close(fd)
+	return nil
+}
+
+// tempName is where a non-directory is written when its final name already exists, so the
+// replacement is atomic (apk's .apk.<hash> names).
+func tempName(pkg, name string) string {
+	s := sha256.Sum256([]byte(pkg + "\x00" + name))
+	return ".apk." + hex.EncodeToString(s[:12])
+}
+
+func (w *writer) file(f *pkgstream.File, acl ACL) (kept, brokenX bool, err error) {
+	pfd, base, err := w.parent(f.Name)
+	if err != nil {
+		return false, false, err
+	}
+	target := base
+	for attempt := 0; attempt < 2; attempt++ {
+		brokenX, err = w.create(pfd, target, f, acl)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EEXIST) || attempt > 0 {
+			unlinkTemp(pfd, target, base)
+			return false, false, err
+		}
+		if w.x.overlay[f.Name] {
+			return true, false, nil // overlay wins
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return false, false, errors.New("a directory exists at this path")
+		}
+		target = tempName(w.pkg, f.Name)
+		unix.Unlinkat(pfd, target, 0) // stale from an interrupted run
+	}
+	if target != base {
+		if err := unix.Renameat(pfd, target, pfd, base); err != nil {
+			unix.Unlinkat(pfd, target, 0)
+			return false, false, fmt.Errorf("rename into place: %w", err)
+		}
+	}
+	return false, brokenX, nil
+}
+
+func unlinkTemp(pfd int, target, base string) {
+	if target != base {
+		unix.Unlinkat(pfd, target, 0)
+	}
+}
+
+func (w *writer) create(pfd int, name string, f *pkgstream.File, acl ACL) (brokenX bool, err error) {
+	switch f.Type {
+	case tar.TypeReg:
+		fd, err := unix.Openat(pfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return false, err
+		}
+		defer unix.Close(fd)
+		for data := f.Data; len(data) > 0; {
+			n, err := unix.Write(fd, data)
+			if err != nil {
+				return false, fmt.Errorf("write: %w", err)
+			}
+			data = data[n:]
+		}
+		if err := unix.Fchown(fd, acl.UID, acl.GID); err != nil {
+			return false, fmt.Errorf("chown: %w", err)
+		}
+		// After chown, which clears setuid/setgid.
+		if err := unix.Fchmod(fd, acl.Mode); err != nil {
+			return false, fmt.Errorf("chmod: %w", err)
+		}
+		for _, xa := range f.Xattrs {
+			if err := unix.Fsetxattr(fd, xa.Name, xa.Value, 0); err != nil {
+				brokenX = true
+			}
+		}
+		ts := []unix.Timespec{unix.NsecToTimespec(f.ModTime.UnixNano()), unix.NsecToTimespec(f.ModTime.UnixNano())}
+		if err := unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH); err != nil {
+			return brokenX, fmt.Errorf("set mtime: %w", err)
+		}
+		return brokenX, nil
+	case tar.TypeSymlink:
+		if err := unix.Symlinkat(f.Linkname, pfd, name); err != nil {
+			return false, err
+		}
+		if err := unix.Fchownat(pfd, name, acl.UID, acl.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return false, fmt.Errorf("chown: %w", err)
+		}
+		return false, nil
+	case tar.TypeLink:
+		spfd, sbase, err := w.parent(f.Linkname)
+		if err != nil {
+			return false, err
+		}
+		// Flags 0: never follow a symlink at the source; it is a file this package just wrote.
+		return false, unix.Linkat(spfd, sbase, pfd, name, 0)
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		mode := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[f.Type]
+		if err := unix.Mknodat(pfd, name, mode|0o600, int(unix.Mkdev(f.Devmajor, f.Devminor))); err != nil {
+			return false, err
+		}
+		if err := unix.Fchownat(pfd, name, acl.UID, acl.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return false, fmt.Errorf("chown: %w", err)
+		}
+		if err := unix.Fchmodat(pfd, name, acl.Mode, 0); err != nil {
+			return false, fmt.Errorf("chmod: %w", err)
+		}
+		return false, nil
+	}
+	return false, fmt.Errorf("unsupported entry type %q", f.Type)
+}
+
+// xattrHash is apk's apk_fileinfo_hash_xattr_array: SHA-1 over the name-sorted xattrs, each as
+// be32(len(name)) name be32(len(value)) value.
+func xattrHash(xs []pkgstream.Xattr) []byte {
+	if len(xs) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	for _, x := range xs {
+		binary.Write(&b, binary.BigEndian, uint32(len(x.Name)))
+		b.WriteString(x.Name)
+		binary.Write(&b, binary.BigEndian, uint32(len(x.Value)))
+		b.Write(x.Value)
+	}
+	s := sha1.Sum(b.Bytes())
+	return s[:]
+}
