@@ -1,0 +1,87 @@
+package boot
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// The boot plan calls the other ramboot packages through these small function types, so it can be
+// tested with fakes and does not depend on their internals; cmd/init wires the real ones
+// (internal/kmod, internal/coldplug, internal/bootmedia, overlay, internal/apkinstall).
+
+// ModuleIndex is the runtime module index (internal/kmod.Index).
+type ModuleIndex interface {
+	Resolve(name string) ([]string, error) // module paths relative to the modules dir, deps first
+	MatchAlias(modalias string) []string   // module names whose alias glob matches
+}
+
+// Medium is one mounted boot medium that matters (a repository or an apkovl on it).
+type Medium struct {
+	Device     string   `json:"device"`
+	FSType     string   `json:"fstype,omitempty"`
+	Label      string   `json:"label,omitempty"`
+	UUID       string   `json:"uuid,omitempty"`
+	Mountpoint string   `json:"mountpoint"`        // absolute path in the initramfs (under Env.Root)
+	Repos      []string `json:"repos,omitempty"`   // top-level dirs holding .boot_repository (absolute)
+	Apkovls    []string `json:"apkovls,omitempty"` // top-level *.apkovl.tar.gz[.cipher] (absolute)
+}
+
+// MediaRequest is what the media phase asks of discovery.
+type MediaRequest struct {
+	SysRoot, DevRoot, MediaRoot string
+	Deadline                    time.Duration // overall bound when nothing is found
+	Grace                       time.Duration // usbdelay: extra wait for more media after a repository is found
+	Mount                       func(source, target, fstype string, flags uintptr, data string) error
+	Unmount                     func(target string, flags int) error
+	// LoadModules loads the modules matching hot-plugged devices' modaliases (blacklist applied).
+	LoadModules func(modaliases []string)
+	Log         func(format string, args ...any)
+}
+
+// MediaResult lists the media kept mounted and why every candidate was or was not chosen.
+type MediaResult struct {
+	Media []Medium
+	Log   []string
+}
+
+// OverlayChoice is the chosen apkovl and the explanation for every candidate.
+type OverlayChoice struct {
+	Path string
+	Log  []string
+}
+
+// InstallRequest is the world install into the new root (internal/apkinstall.Add, diskless mode).
+type InstallRequest struct {
+	Root         string
+	Repos        []string // repository dirs (absolute)
+	KeysDir      string
+	Arch         string
+	World        []string
+	OverlayPaths []string // root-relative paths placed by the overlay: never overwritten
+	KeepApkNew   bool
+	Quiet        bool
+	Out          io.Writer
+}
+
+// InstallResult is what the install did; every dropped or failed package is named.
+type InstallResult struct {
+	Installed []string
+	Dropped   []string
+	Failed    []string
+}
+
+// Deps are the other packages the plan uses. A nil entry disables that step with a note.
+type Deps struct {
+	LoadIndex func(modulesDir string) (ModuleIndex, error)
+	// Coldplug returns the modaliases of the devices present under sysRoot.
+	Coldplug func(sysRoot string) ([]string, error)
+	Media    func(ctx context.Context, req MediaRequest) (*MediaResult, error)
+	// ChooseOverlay picks among the media's apkovls deterministically.
+	ChooseOverlay func(media []Medium) OverlayChoice
+	// RestoreOverlay unpacks an apkovl into root and returns the root-relative paths placed.
+	RestoreOverlay func(path, root string) (placed, refused []string, err error)
+	// Backups lists lbu backups for the overlay's host on its medium, newest first.
+	Backups func(mediaDir, host string) ([]string, error)
+	Install func(ctx context.Context, req InstallRequest) (*InstallResult, error)
+}

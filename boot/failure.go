@@ -1,0 +1,114 @@
+package boot
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+)
+
+var shellEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux", "PS1=(ramboot rescue) # "}
+
+// findShell looks for a shell under root: busybox first (always has sh), then /bin/sh.
+func findShell(root, _ string) (string, []string) {
+	for _, c := range []struct {
+		path string
+		argv []string
+	}{
+		{"bin/busybox", []string{"/bin/busybox", "sh"}},
+		{"bin/sh", []string{"sh"}},
+	} {
+		p, err := resolveIn(root, c.path)
+		if err != nil {
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return filepath.Join(root, c.path), c.argv
+		}
+	}
+	return "", nil
+}
+
+// Fail applies the failure policy after a fatal error from Run (panic= on the command line):
+// rescue shell (default, when a shell exists), reboot after a delay, or halt. With the real
+// Actions it does not return after a successful reboot; callers must still never exit.
+func Fail(env *Env, res *Result, err error) {
+	env.defaults()
+	cfg := ParseCmdline("")
+	if res != nil {
+		cfg = res.Config
+	}
+	phase := "boot"
+	var f *Failure
+	if errors.As(err, &f) {
+		phase = f.Phase
+	}
+	env.Log.Errorf(phase, "boot failed: %v", err)
+	if res != nil && res.Report != nil {
+		res.Report.Errors = appendUnique(res.Report.Errors, phase+": "+errString(err))
+		if werr := WriteReport(env.path("run/ramboot/boot.json"), res.Report); werr != nil {
+			env.Log.Debugf(phase, "%v", werr)
+		}
+	}
+	reboot := func() {
+		env.Actions.Sync()
+		if err := env.Actions.Reboot(RebootRestart); err != nil {
+			env.Log.Errorf(phase, "reboot: %v", err)
+		}
+	}
+	switch cfg.Panic {
+	case PanicHalt:
+		env.Log.Errorf(phase, "halted (panic=0); power-cycle to retry")
+		env.Actions.Sync()
+		return
+	case PanicReboot:
+		env.Log.Errorf(phase, "rebooting in %s (panic=)", cfg.PanicDelay)
+		env.Sleep(cfg.PanicDelay)
+		reboot()
+		return
+	}
+	// Rescue shell: the initramfs's own, else the new root's (run chrooted: it is linked
+	// against the new root's libc).
+	chroot := ""
+	sh, argv := findShell(env.path(""), "")
+	if sh == "" && res != nil && res.NewRoot != "" {
+		if p, a := findShell(res.NewRoot, ""); p != "" {
+			chroot, sh, argv = res.NewRoot, "/"+filepath.ToSlash(mustRel(res.NewRoot, p)), a
+		}
+	}
+	if sh == "" {
+		env.Log.Errorf(phase, "no rescue shell available; rebooting in %s", DefaultPanicDelay)
+		env.Sleep(DefaultPanicDelay)
+		reboot()
+		return
+	}
+	env.Log.Errorf(phase, "starting a rescue shell; the system reboots when it exits (panic=N to reboot unattended)")
+	if err := env.Actions.Spawn(chroot, sh, argv, shellEnv); err != nil {
+		env.Log.Errorf(phase, "rescue shell: %v", err)
+	}
+	reboot()
+}
+
+func mustRel(base, p string) string {
+	r, err := filepath.Rel(base, p)
+	if err != nil {
+		return p
+	}
+	return r
+}
+
+func errString(err error) string {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f.Err.Error()
+	}
+	return err.Error()
+}
+
+func appendUnique(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}

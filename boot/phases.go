@@ -1,0 +1,574 @@
+package boot
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/ramboot/ramboot/internal/tmpfs"
+	"golang.org/x/sys/unix"
+)
+
+// earlyMounts mounts the pseudo filesystems with Alpine's options and attaches /dev/kmsg.
+func earlyMounts(ctx context.Context, s *state) error {
+	e := s.env
+	mounts := []struct {
+		source, target, fstype string
+		flags                  uintptr
+		data                   string
+		fatal                  bool
+	}{
+		{"proc", "proc", "proc", MSNoexec | MSNosuid | MSNodev, "", true},
+		{"sysfs", "sys", "sysfs", MSNoexec | MSNosuid | MSNodev, "", true},
+		{"devtmpfs", "dev", "devtmpfs", MSNosuid, "mode=0755,size=2M", true},
+		{"devpts", "dev/pts", "devpts", MSNoexec | MSNosuid, "gid=5,mode=0620", false},
+		{"shm", "dev/shm", "tmpfs", MSNodev | MSNosuid | MSNoexec, "", false},
+		// /run is mounted here and moved into the new root: OpenRC keeps an already mounted /run,
+		// so the boot report survives the handover.
+		{"run", "run", "tmpfs", MSNosuid | MSNodev, "mode=0755", false},
+	}
+	for _, m := range mounts {
+		target := e.path(m.target)
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			return fmt.Errorf("mkdir %s: %w", target, err)
+		}
+		err := e.Actions.Mount(m.source, target, m.fstype, m.flags, m.data)
+		// EBUSY: already mounted (kernel automount, re-exec); that is what we wanted.
+		if err != nil && !errors.Is(err, unix.EBUSY) {
+			if m.fatal {
+				return fmt.Errorf("mount %s on /%s: %w", m.fstype, m.target, err)
+			}
+			s.note("mount %s on /%s: %v", m.fstype, m.target, err)
+		}
+	}
+	if f, err := os.OpenFile(e.path("dev/kmsg"), os.O_WRONLY, 0); err == nil {
+		e.Log.AttachKmsg(f)
+	} else {
+		s.note("no kernel log: %v", err)
+	}
+	return nil
+}
+
+// readCmdline parses /proc/cmdline and applies quiet/debug_init and blacklist=.
+func readCmdline(ctx context.Context, s *state) error {
+	data, err := os.ReadFile(s.env.path("proc/cmdline"))
+	if err != nil {
+		return fmt.Errorf("read kernel command line: %w", err)
+	}
+	line := strings.TrimSpace(string(data))
+	s.cfg = ParseCmdline(line)
+	s.report.Cmdline = line
+	s.env.Log.SetQuiet(s.cfg.Quiet)
+	s.env.Log.SetDebug(s.cfg.Debug)
+	for _, w := range s.cfg.Warnings {
+		s.report.Warnings = append(s.report.Warnings, w)
+		s.env.Log.Warnf("cmdline", "%s", w)
+	}
+	if len(s.cfg.Blacklist) > 0 {
+		// Alpine writes this file; keep it so modprobe in the initramfs (if any) agrees.
+		var b strings.Builder
+		for _, m := range s.cfg.Blacklist {
+			fmt.Fprintf(&b, "blacklist %s\n", m)
+		}
+		p := s.env.path("etc/modprobe.d/boot-opt-blacklist.conf")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			return fmt.Errorf("blacklist: %w", err)
+		}
+	}
+	return nil
+}
+
+func modName(p string) string {
+	b := filepath.Base(p)
+	if i := strings.Index(b, ".ko"); i >= 0 {
+		b = b[:i]
+	}
+	return strings.ReplaceAll(b, "-", "_")
+}
+
+func (s *state) blacklisted(name string) bool {
+	name = strings.ReplaceAll(name, "-", "_")
+	for _, b := range s.cfg.Blacklist {
+		if strings.ReplaceAll(b, "-", "_") == name {
+			return true
+		}
+	}
+	return false
+}
+
+// loadModule loads a module and its dependencies (dependencies first), each once.
+func (s *state) loadModule(name, params string) error {
+	if s.index == nil {
+		return fmt.Errorf("module %s: no module index", name)
+	}
+	if s.loaded[strings.ReplaceAll(name, "-", "_")] {
+		return nil
+	}
+	paths, err := s.index.Resolve(name)
+	if err != nil {
+		return fmt.Errorf("module %s: %w", name, err)
+	}
+	for i, p := range paths {
+		n := modName(p)
+		if s.loaded[n] {
+			continue
+		}
+		par := ""
+		if i == len(paths)-1 {
+			par = params
+		}
+		if err := s.env.Actions.LoadModule(filepath.Join(s.modulesDir, p), par); err != nil {
+			return fmt.Errorf("module %s: %w", name, err)
+		}
+		s.loaded[n] = true
+		s.report.Modules = append(s.report.Modules, n)
+	}
+	s.loaded[strings.ReplaceAll(name, "-", "_")] = true
+	return nil
+}
+
+// loadAliases loads the modules matching device modaliases, honouring blacklist=. It returns
+// how many modules were newly loaded and the errors (named).
+func (s *state) loadAliases(aliases []string) (int, []error) {
+	if s.index == nil {
+		return 0, nil
+	}
+	before := len(s.report.Modules)
+	var errs []error
+	for _, a := range aliases {
+		for _, name := range s.index.MatchAlias(a) {
+			if s.blacklisted(name) {
+				s.env.Log.Debugf("modules", "%s: blacklisted, not loaded for %s", name, a)
+				continue
+			}
+			if err := s.loadModule(name, ""); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return len(s.report.Modules) - before, errs
+}
+
+// loadModules loads modules= and the initramfs /etc/modules, then coldplugs present devices,
+// repeating while loaded drivers make new devices appear (virtio_pci → virtio_blk).
+func loadModules(ctx context.Context, s *state) error {
+	e := s.env
+	if e.KernelRelease == "" || e.Deps.LoadIndex == nil {
+		s.note("no module index (kernel release or loader unknown)")
+		return errSkipped
+	}
+	s.modulesDir = e.path("lib/modules/" + e.KernelRelease)
+	ix, err := e.Deps.LoadIndex(s.modulesDir)
+	if err != nil {
+		return fmt.Errorf("module index %s: %w", s.modulesDir, err)
+	}
+	s.index = ix
+	var errs []error
+	explicit := append([]string(nil), s.cfg.Modules...)
+	explicit = append(explicit, readList(e.path("etc/modules"))...)
+	for _, m := range explicit {
+		// An explicitly named module is loaded even if blacklisted, as modprobe does.
+		if err := s.loadModule(m, ""); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if e.Deps.Coldplug != nil {
+		for round := 0; round < 4; round++ {
+			aliases, err := e.Deps.Coldplug(e.path("sys"))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("coldplug: %w", err))
+				break
+			}
+			n, lerrs := s.loadAliases(aliases)
+			errs = append(errs, lerrs...)
+			if n == 0 {
+				break
+			}
+		}
+	}
+	s.note("%d modules", len(s.report.Modules))
+	return errors.Join(errs...)
+}
+
+// readList reads a file of names, one per line, skipping blanks and # comments.
+func readList(path string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		out = append(out, strings.Fields(l)...)
+	}
+	return out
+}
+
+// fsModules are loaded before mounting a filesystem type: the kernel's request_module has no
+// modprobe to call in our initramfs, and vfat needs the default codepage and iocharset.
+func (s *state) ensureFS(fstype string) {
+	if s.index == nil || fstype == "" || s.loaded["fs-"+fstype] {
+		return
+	}
+	s.loaded["fs-"+fstype] = true
+	names := s.index.MatchAlias("fs-" + fstype)
+	if fstype == "vfat" || fstype == "msdos" {
+		names = append(names, "nls_cp437", "nls_ascii")
+	}
+	for _, n := range names {
+		if err := s.loadModule(n, ""); err != nil {
+			s.env.Log.Debugf("media", "%v", err)
+		}
+	}
+}
+
+func isURL(s string) bool {
+	for _, p := range []string{"http://", "https://", "ftp://"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// findMedia waits (event-driven, bounded) for boot media and picks the repositories.
+func findMedia(ctx context.Context, s *state) error {
+	e := s.env
+	if e.Deps.Media == nil {
+		return fmt.Errorf("no media discovery configured")
+	}
+	req := MediaRequest{
+		SysRoot: e.path("sys"), DevRoot: e.path("dev"), MediaRoot: e.path("media"),
+		Deadline: s.cfg.MediaWait, Grace: s.cfg.USBDelay,
+		Mount: func(source, target, fstype string, flags uintptr, data string) error {
+			s.ensureFS(fstype)
+			return e.Actions.Mount(source, target, fstype, flags, data)
+		},
+		Unmount: e.Actions.Unmount,
+		LoadModules: func(aliases []string) {
+			if _, errs := s.loadAliases(aliases); len(errs) > 0 {
+				e.Log.Warnf("media", "%v", errors.Join(errs...))
+			}
+		},
+		Log: func(format string, args ...any) { e.Log.Debugf("media", format, args...) },
+	}
+	res, err := e.Deps.Media(ctx, req)
+	if res != nil {
+		s.media = res.Media
+		s.report.Media = res.Media
+		s.report.MediaLog = res.Log
+		for _, l := range res.Log {
+			e.Log.Debugf("media", "%s", l)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("boot media: %w", err)
+	}
+	for _, m := range s.media {
+		s.note("%s (%s %q) at %s", m.Device, m.FSType, m.Label, e.rel(m.Mountpoint))
+	}
+	if len(s.cfg.Repos) > 0 {
+		for _, r := range s.cfg.Repos {
+			if isURL(r) {
+				s.report.Warnings = append(s.report.Warnings, "alpine_repo="+r+": network repositories need network boot (not supported yet)")
+				e.Log.Warnf("media", "alpine_repo=%s: network repositories are not supported yet; ignored", r)
+				continue
+			}
+			s.repos = append(s.repos, e.path(r))
+		}
+	} else {
+		for _, m := range s.media {
+			s.repos = append(s.repos, m.Repos...)
+		}
+	}
+	s.report.Repos = nil
+	for _, r := range s.repos {
+		s.report.Repos = append(s.report.Repos, e.rel(r))
+	}
+	if len(s.repos) == 0 {
+		return fmt.Errorf("no boot repository found within %s (no medium with a top-level directory holding .boot_repository; see the media log)", s.cfg.MediaWait)
+	}
+	return nil
+}
+
+// singleShell gives Alpine's "single" shell before the root is built; the boot continues when
+// it exits.
+func singleShell(ctx context.Context, s *state) error {
+	if !s.cfg.Single {
+		return errSkipped
+	}
+	sh, argv := findShell(s.env.path(""), "")
+	if sh == "" {
+		return fmt.Errorf("single: no shell in the initramfs")
+	}
+	s.env.Log.Warnf("single", "starting a shell; exit it to continue the boot")
+	return s.env.Actions.Spawn("", sh, argv, shellEnv)
+}
+
+// mountRoot mounts the tmpfs that becomes the root filesystem.
+func mountRoot(ctx context.Context, s *state) error {
+	flags, data, err := tmpfs.Options(s.cfg.RootFlags, s.cfg.RootSize)
+	if err != nil {
+		return fmt.Errorf("rootflags: %w", err)
+	}
+	root := s.env.path("sysroot")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	if err := s.env.Actions.Mount("tmpfs", root, "tmpfs", flags, data); err != nil {
+		return fmt.Errorf("tmpfs root: %w", err)
+	}
+	s.newRoot = root
+	s.note("%s", data)
+	return nil
+}
+
+// readWorld returns the entries of ROOT/etc/apk/world.
+func readWorld(root string) []string {
+	data, err := os.ReadFile(filepath.Join(root, "etc/apk/world"))
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(data))
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range in {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// strictError makes a best-effort phase fatal (ramboot.strict).
+type strictError struct{ err error }
+
+func (e strictError) Error() string { return e.err.Error() }
+func (e strictError) Unwrap() error { return e.err }
+
+// installWorld installs pkgs= + the overlay's world + alpine-base into the new root.
+func installWorld(ctx context.Context, s *state) error {
+	e := s.env
+	world := append([]string(nil), s.cfg.Pkgs...)
+	world = append(world, readWorld(s.newRoot)...)
+	if s.defaultSvc && s.cfg.SSHKey != "" {
+		world = append(world, "openssh")
+	}
+	world = dedupe(append(world, "alpine-base"))
+	s.report.World = world
+	keys := filepath.Join(s.newRoot, "etc/apk/keys")
+	if err := copyDir(e.path("etc/apk/keys"), keys); err != nil {
+		return fmt.Errorf("apk keys: %w", err)
+	}
+	// The overlay's etc/apk/arch may come from another machine (Alpine overwrites it too).
+	if err := writeFile(filepath.Join(s.newRoot, "etc/apk/arch"), e.Arch+"\n", 0o644); err != nil {
+		return err
+	}
+	if e.Deps.Install == nil {
+		return fmt.Errorf("no installer configured")
+	}
+	res, err := e.Deps.Install(ctx, InstallRequest{
+		Root: s.newRoot, Repos: s.repos, KeysDir: keys, Arch: e.Arch, World: world,
+		OverlayPaths: s.placed, KeepApkNew: s.cfg.KeepApkNew, Quiet: s.cfg.Quiet, Out: e.Log.Console(),
+	})
+	if res != nil {
+		s.report.Installed, s.report.Dropped, s.report.Failed = res.Installed, res.Dropped, res.Failed
+		s.note("%d packages installed", len(res.Installed))
+		var bad []string
+		for _, d := range res.Dropped {
+			e.Log.Errorf("world", "not installed: %s", d)
+			bad = append(bad, d)
+		}
+		for _, f := range res.Failed {
+			e.Log.Errorf("world", "failed: %s", f)
+			bad = append(bad, f)
+		}
+		if err == nil && len(bad) > 0 {
+			err = fmt.Errorf("%d world packages not installed: %s", len(bad), strings.Join(bad, "; "))
+		}
+	}
+	if err != nil && s.cfg.Strict {
+		return strictError{fmt.Errorf("install (ramboot.strict): %w", err)}
+	}
+	if err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	return nil
+}
+
+// Alpine's default services (initramfs-init L916-951), added without an overlay or when it
+// carries etc/.default_boot_services.
+var defaultServices = []struct{ level, svc string }{
+	{"sysinit", "devfs"}, {"sysinit", "dmesg"}, {"sysinit", "mdev"}, {"sysinit", "hwdrivers"}, {"sysinit", "modloop"},
+	{"boot", "modules"}, {"boot", "sysctl"}, {"boot", "hostname"}, {"boot", "bootmisc"}, {"boot", "syslog"},
+	{"default", "firstboot"},
+	{"shutdown", "mount-ro"}, {"shutdown", "killprocs"}, {"shutdown", "savecache"},
+}
+
+func rcAdd(root, level, svc string) error {
+	dir := filepath.Join(root, "etc/runlevels", level)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	link := filepath.Join(dir, svc)
+	os.Remove(link) // ln -sf
+	return os.Symlink("/etc/init.d/"+svc, link)
+}
+
+// configureRoot makes the installed root bootable the way Alpine's initramfs does.
+func configureRoot(ctx context.Context, s *state) error {
+	e, root := s.env, s.newRoot
+	var errs []error
+	if s.defaultSvc {
+		for _, d := range defaultServices {
+			errs = append(errs, rcAdd(root, d.level, d.svc))
+		}
+		if s.cfg.SSHKey != "" {
+			errs = append(errs, rcAdd(root, "default", "sshd"))
+		}
+		s.note("default services")
+	}
+	clock := "swclock"
+	if e.HasRTC() {
+		clock = "hwclock"
+	}
+	errs = append(errs, rcAdd(root, "boot", clock))
+
+	// apk add must work in the booted system: point it at the repositories where they will be
+	// after the handover (the media mounts move to the same paths), unless the overlay has its own.
+	repoFile := filepath.Join(root, "etc/apk/repositories")
+	if _, err := os.Stat(repoFile); errors.Is(err, os.ErrNotExist) && len(s.repos) > 0 {
+		var b strings.Builder
+		for _, r := range s.repos {
+			b.WriteString(e.rel(r) + "\n")
+		}
+		errs = append(errs, writeFile(repoFile, b.String(), 0o644))
+	}
+	errs = append(errs, setupInittab(root, s.cfg.Consoles))
+	if fi, err := os.Stat(filepath.Join(root, "root")); err == nil && fi.IsDir() {
+		errs = append(errs, os.Chmod(filepath.Join(root, "root"), 0o700))
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/resolv.conf")); errors.Is(err, os.ErrNotExist) {
+		if data, err := os.ReadFile(e.path("etc/resolv.conf")); err == nil {
+			errs = append(errs, writeFile(filepath.Join(root, "etc/resolv.conf"), string(data), 0o644))
+		}
+	}
+	if e.SelfExe != "" {
+		errs = append(errs, installAgent(e.SelfExe, root))
+	}
+	// Modules stay usable after the initramfs is freed and the media pulled: copy the
+	// initramfs's module tree into RAM unless the world installed one.
+	if e.KernelRelease != "" {
+		src := e.path("lib/modules/" + e.KernelRelease)
+		dst := filepath.Join(root, "lib/modules", e.KernelRelease)
+		if _, err := os.Stat(src); err == nil {
+			if _, err := os.Stat(dst); errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, copyTree(src, dst))
+				s.note("modules copied to RAM")
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// setupInittab adds a getty per console= device, as Alpine's setup_inittab_console does.
+func setupInittab(root string, consoles []string) error {
+	inittab := filepath.Join(root, "etc/inittab")
+	data, err := os.ReadFile(inittab)
+	if err != nil {
+		return nil // no inittab (no busybox init): nothing to add to
+	}
+	text := string(data)
+	for _, tty := range dedupe(consoles) {
+		if tty == "console" || (strings.HasPrefix(tty, "tty") && len(tty) > 3 && tty[3] >= '0' && tty[3] <= '9') {
+			continue // virtual terminals have their own gettys
+		}
+		if !hasLinePrefix(text, tty+":") {
+			if !strings.HasSuffix(text, "\n") && text != "" {
+				text += "\n"
+			}
+			text += "# enable login on alternative console\n" + tty + "::respawn:/sbin/getty -L 0 " + tty + " vt100\n"
+		}
+		st := filepath.Join(root, "etc/securetty")
+		if sdata, err := os.ReadFile(st); err == nil && !hasLinePrefix(string(sdata), tty) {
+			if err := appendFile(st, tty+"\n"); err != nil {
+				return err
+			}
+		}
+	}
+	if text != string(data) {
+		return writeFile(inittab, text, 0o644)
+	}
+	return nil
+}
+
+func hasLinePrefix(text, prefix string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// installAgent copies the running binary to /usr/local/sbin/ramboot with an lbu link, so the
+// booted system has ramboot's lbu.
+func installAgent(self, root string) error {
+	dst := filepath.Join(root, "usr/local/sbin/ramboot")
+	if err := copyFile(self, dst, 0o755); err != nil {
+		return fmt.Errorf("install agent: %w", err)
+	}
+	link := filepath.Join(root, "usr/local/sbin/lbu")
+	os.Remove(link)
+	if err := os.Symlink("ramboot", link); err != nil {
+		return fmt.Errorf("install agent: %w", err)
+	}
+	return nil
+}
+
+// releaseMedia unmounts what the running system does not need. By default the media with a
+// repository or an apkovl stay mounted read-only (Alpine compatible: lbu commit and apk add use
+// them) but nothing depends on them, so pulling the stick is safe; ramboot.media=unmount unmounts.
+func releaseMedia(ctx context.Context, s *state) error {
+	var errs []error
+	if s.ovlMount != "" {
+		// apkovl=dev:path mounted the device only for the overlay, as Alpine does.
+		if err := s.env.Actions.Unmount(s.ovlMount, 0); err != nil {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", s.env.rel(s.ovlMount), err))
+		}
+	}
+	kept := s.media[:0:0]
+	for _, m := range s.media {
+		if s.cfg.UnmountMedia {
+			if err := s.env.Actions.Unmount(m.Mountpoint, 0); err != nil {
+				errs = append(errs, fmt.Errorf("unmount %s: %w", m.Device, err))
+				kept = append(kept, m)
+				continue
+			}
+			s.note("unmounted %s", s.env.rel(m.Mountpoint))
+			continue
+		}
+		kept = append(kept, m)
+		s.note("kept %s read-only", s.env.rel(m.Mountpoint))
+	}
+	s.media = kept
+	sort.Slice(s.media, func(i, j int) bool { return s.media[i].Mountpoint < s.media[j].Mountpoint })
+	return errors.Join(errs...)
+}

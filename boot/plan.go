@@ -1,0 +1,254 @@
+// Package boot is ramboot's PID 1 logic: the boot as an explicit plan of named phases, each with
+// its inputs and results, timed, and marked fatal or best-effort. Every kernel-facing side effect
+// goes through Actions, and every path is under Env.Root, so whole boots run in t.TempDir().
+package boot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Env is everything a boot needs from the outside world.
+type Env struct {
+	Root    string // the initramfs root: "/" as PID 1, a temp dir in tests
+	Actions Actions
+	Log     *Logger
+	Deps    Deps
+
+	KernelRelease string   // uname -r: selects ROOT/lib/modules/RELEASE
+	Arch          string   // apk architecture written to etc/apk/arch ("" = from GOARCH)
+	SelfExe       string   // the running agent binary, installed into the new root ("" = skip)
+	InitEnv       []string // environment for init
+
+	// System facts, replaceable in tests.
+	Now    func() time.Time
+	Sleep  func(time.Duration)
+	Getpid func() int
+	DevOf  func(path string) (uint64, error) // st_dev of a path (no symlink following)
+	IsRAM  func(path string) bool            // path is on ramfs/tmpfs (safe to free)
+	HasRTC func() bool                       // a /dev/rtc* exists: hwclock instead of swclock
+}
+
+func (e *Env) path(p string) string { return filepath.Join(e.Root, p) }
+
+// rel turns an initramfs path back into the path seen from inside the booted system.
+func (e *Env) rel(p string) string {
+	r, err := filepath.Rel(e.Root, p)
+	if err != nil || strings.HasPrefix(r, "..") {
+		return p
+	}
+	return "/" + filepath.ToSlash(r)
+}
+
+func (e *Env) defaults() {
+	if e.Root == "" {
+		e.Root = "/"
+	}
+	if e.Log == nil {
+		e.Log = NewLogger(nil)
+	}
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	if e.Sleep == nil {
+		e.Sleep = time.Sleep
+	}
+	if e.Getpid == nil {
+		e.Getpid = os.Getpid
+	}
+	if e.DevOf == nil {
+		e.DevOf = func(p string) (uint64, error) {
+			var st unix.Stat_t
+			if err := unix.Lstat(p, &st); err != nil {
+				return 0, &os.PathError{Op: "lstat", Path: p, Err: err}
+			}
+			return uint64(st.Dev), nil
+		}
+	}
+	if e.IsRAM == nil {
+		e.IsRAM = func(p string) bool {
+			var fs unix.Statfs_t
+			if unix.Statfs(p, &fs) != nil {
+				return false
+			}
+			return fs.Type == unix.RAMFS_MAGIC || fs.Type == unix.TMPFS_MAGIC
+		}
+	}
+	if e.HasRTC == nil {
+		e.HasRTC = func() bool {
+			m, _ := filepath.Glob(e.path("dev/rtc*"))
+			return len(m) > 0
+		}
+	}
+	if e.Arch == "" {
+		e.Arch = ApkArch(runtime.GOARCH)
+	}
+}
+
+// ApkArch maps a GOARCH to apk's architecture name.
+func ApkArch(goarch string) string {
+	switch goarch {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	case "386":
+		return "x86"
+	case "arm":
+		return "armv7"
+	case "ppc64le":
+		return "ppc64le"
+	case "s390x":
+		return "s390x"
+	case "riscv64":
+		return "riscv64"
+	}
+	return goarch
+}
+
+// Phase is one named step of the boot.
+type Phase struct {
+	Name    string
+	Fatal   bool   // a failure stops the boot (failure policy); otherwise it is reported and the boot goes on
+	Inputs  string // what the phase reads
+	Results string // what it produces
+	run     func(ctx context.Context, s *state) error
+}
+
+// Plan returns the boot phases in order.
+func Plan() []Phase {
+	return []Phase{
+		{"early-mounts", true, "-", "/proc /sys /dev /dev/pts /dev/shm /run, kmsg logging", earlyMounts},
+		{"cmdline", false, "/proc/cmdline", "Config", readCmdline},
+		{"modules", false, "modules= blacklist= /etc/modules, sysfs modaliases", "drivers loaded", loadModules},
+		{"media", true, "block devices, alpine_repo= usbdelay= ramboot.wait=", "media mounted at /media/<dev>: repositories, apkovls", findMedia},
+		{"single", false, "single", "rescue shell before the root is built", singleShell},
+		{"rootfs", true, "rootflags= root_size=", "tmpfs at /sysroot", mountRoot},
+		{"overlay", false, "apkovl= noapkovl, media apkovls, lbu backups", "config restored, overlay file list", restoreOverlay},
+		{"world", false, "pkgs= ssh_key= etc/apk/world, repositories, keys", "packages installed (diskless; ramboot.strict makes failures fatal)", installWorld},
+		{"configure", false, "console= ssh_key=, overlay marker", "runlevels, inittab, repositories, arch, ramboot+lbu, modules in RAM", configureRoot},
+		{"media-release", false, "ramboot.media=", "unneeded media unmounted", releaseMedia},
+		{"handover", true, "init= init_args= console=", "mounts moved, initramfs freed, chroot, exec init", handover},
+	}
+}
+
+// Describe prints the plan: one line per phase with its kind, inputs and results.
+func Describe(w io.Writer) {
+	for i, p := range Plan() {
+		kind := "best-effort"
+		if p.Fatal {
+			kind = "fatal"
+		}
+		fmt.Fprintf(w, "%2d %-13s %-11s in: %s\n   %-13s %-11s out: %s\n", i+1, p.Name, kind, p.Inputs, "", "", p.Results)
+	}
+}
+
+// state carries results from phase to phase.
+type state struct {
+	env    *Env
+	cfg    Config
+	report *Report
+	start  time.Time
+	notes  []string // notes of the running phase
+
+	index      ModuleIndex
+	modulesDir string
+	loaded     map[string]bool
+
+	media      []Medium
+	repos      []string // repository dirs used for the install (absolute)
+	newRoot    string
+	overlay    string   // apkovl restored ("" = none)
+	placed     []string // overlay file list (root-relative)
+	defaultSvc bool     // no overlay or etc/.default_boot_services: add Alpine's default services
+	ovlMount   string   // temporary mount for apkovl=dev:path, unmounted after the install
+	lastTried  string   // last apkovl restore attempted (fallback looks for its backups)
+}
+
+func (s *state) note(format string, args ...any) {
+	s.notes = append(s.notes, fmt.Sprintf(format, args...))
+}
+
+// Failure is a fatal phase error, returned by Run.
+type Failure struct {
+	Phase string
+	Err   error
+}
+
+func (f *Failure) Error() string { return f.Phase + ": " + f.Err.Error() }
+func (f *Failure) Unwrap() error { return f.Err }
+
+// Result is what Run leaves behind for the failure policy.
+type Result struct {
+	Config  Config
+	Report  *Report
+	NewRoot string // "" until the root exists
+}
+
+// Run executes the plan. It returns only if a fatal phase failed (a *Failure) or, with a fake
+// Actions whose Exec returns nil, after the handover.
+func Run(ctx context.Context, env *Env) (*Result, error) {
+	env.defaults()
+	s := &state{env: env, start: env.Now(), loaded: map[string]bool{},
+		report: &Report{Version: 1, Kernel: env.KernelRelease}}
+	s.cfg = ParseCmdline("")
+	res := &Result{Report: s.report}
+	for _, p := range Plan() {
+		err := s.runPhase(ctx, p)
+		res.Config, res.NewRoot = s.cfg, s.newRoot
+		var strict strictError
+		if err != nil && (p.Fatal || errors.As(err, &strict)) {
+			return res, &Failure{Phase: p.Name, Err: err}
+		}
+	}
+	return res, nil
+}
+
+func (s *state) runPhase(ctx context.Context, p Phase) (err error) {
+	t0 := s.env.Now()
+	s.notes = nil
+	defer func() {
+		// PID 1 must never die: a panic in a phase becomes that phase's error.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+		}
+		d := s.env.Now().Sub(t0)
+		pr := PhaseReport{Name: p.Name, Fatal: p.Fatal, Status: "ok", StartMS: ms(t0.Sub(s.start)),
+			DurationMS: ms(d), Notes: s.notes}
+		switch {
+		case err == errSkipped:
+			pr.Status, err = "skipped", nil
+		case err != nil:
+			pr.Status, pr.Error = "failed", err.Error()
+			s.report.Errors = append(s.report.Errors, p.Name+": "+err.Error())
+			if p.Fatal {
+				s.env.Log.Errorf(p.Name, "%v", err)
+			} else {
+				s.env.Log.Errorf(p.Name, "%v (continuing)", err)
+			}
+		}
+		s.report.Phases = append(s.report.Phases, pr)
+		s.report.TotalMS = ms(s.env.Now().Sub(s.start))
+		if pr.Status != "skipped" {
+			why := ""
+			if len(s.notes) > 0 {
+				why = " (" + strings.Join(s.notes, "; ") + ")"
+			}
+			s.env.Log.Infof(p.Name, "%s in %.3fs%s", pr.Status, d.Seconds(), why)
+		}
+	}()
+	return p.run(ctx, s)
+}
+
+// errSkipped marks a phase that had nothing to do.
+var errSkipped = fmt.Errorf("skipped")

@@ -1,0 +1,71 @@
+package boot
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Report is the JSON boot report written to /run/ramboot/boot.json in the booted system.
+type Report struct {
+	Version   int            `json:"version"`
+	Cmdline   string         `json:"cmdline"`
+	Kernel    string         `json:"kernel,omitempty"`
+	Phases    []PhaseReport  `json:"phases"`
+	TotalMS   float64        `json:"total_ms"`
+	Modules   []string       `json:"modules_loaded,omitempty"`
+	Media     []Medium       `json:"media,omitempty"`
+	MediaLog  []string       `json:"media_log,omitempty"`
+	Overlay   *OverlayReport `json:"overlay,omitempty"`
+	World     []string       `json:"world,omitempty"`
+	Installed []string       `json:"installed,omitempty"`
+	Dropped   []string       `json:"dropped,omitempty"`
+	Failed    []string       `json:"failed,omitempty"`
+	Repos     []string       `json:"repositories,omitempty"`
+	Errors    []string       `json:"errors,omitempty"`
+	Warnings  []string       `json:"warnings,omitempty"`
+}
+
+// PhaseReport is the outcome and timing of one phase.
+type PhaseReport struct {
+	Name       string   `json:"name"`
+	Fatal      bool     `json:"fatal"`
+	Status     string   `json:"status"` // ok, failed, skipped
+	StartMS    float64  `json:"start_ms"`
+	DurationMS float64  `json:"duration_ms"`
+	Error      string   `json:"error,omitempty"`
+	Notes      []string `json:"notes,omitempty"` // reasons for waits, choices made
+}
+
+// OverlayReport says which apkovl was used and why.
+type OverlayReport struct {
+	Path     string   `json:"path,omitempty"`
+	Source   string   `json:"source,omitempty"` // cmdline, media, backup, none
+	Log      []string `json:"log,omitempty"`
+	Placed   int      `json:"files_placed"`
+	Refused  []string `json:"refused,omitempty"`
+	Fallback []string `json:"fallback,omitempty"` // why earlier choices were abandoned
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// WriteReport writes the report atomically (temp file + rename) so a reader never sees half a file.
+func WriteReport(path string, r *Report) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("boot report: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("boot report: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("boot report: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("boot report: %w", err)
+	}
+	return nil
+}
