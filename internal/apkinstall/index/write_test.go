@@ -271,4 +271,3 @@ func signatureEnd(t *testing.T, raw []byte) int {
 	t.Fatal("no second gzip member")
 	return 0
 }
-
