@@ -284,8 +284,6 @@ func formatUUID(b []byte) string {
 
 // --- vfat ---
 
-const fatNoName = "NO NAME    "
-
 func probeVFAT(r io.ReaderAt) (Info, bool, error) {
 	bs, ok, err := readAt(r, 0, 512)
 	if !ok {
@@ -310,21 +308,19 @@ func probeVFAT(r io.ReaderAt) (Info, bool, error) {
 		return Info{}, false, nil
 	}
 	info := Info{Type: "vfat"}
-	var serial, bootLabel []byte
+	var serial []byte
 	var rootDir []byte
 	if fatLen == 0 { // FAT32: fat_length lives in the extended BPB and the root is a cluster chain
 		fatLen = int64(binary.LittleEndian.Uint32(bs[0x24:]))
-		if bs[0x42] == 0x29 {
-			serial, bootLabel = bs[0x43:0x47], bs[0x47:0x52]
-		}
+		serial = bs[0x43:0x47]
 		rootCluster := int64(binary.LittleEndian.Uint32(bs[0x2C:]))
 		rootDir, err = fat32Chain(r, sectorSize, spc, reserved, nFATs, fatLen, rootCluster)
 		if err != nil {
 			return Info{}, false, err
 		}
 	} else {
-		if bs[0x26] == 0x29 {
-			serial, bootLabel = bs[0x27:0x2B], bs[0x2B:0x36]
+		if bs[0x26] == 0x29 || bs[0x26] == 0x28 {
+			serial = bs[0x27:0x2B]
 		}
 		off := (reserved + nFATs*fatLen) * sectorSize
 		var got bool
@@ -339,12 +335,9 @@ func probeVFAT(r io.ReaderAt) (Info, bool, error) {
 	if serial != nil {
 		info.UUID = fmt.Sprintf("%02X%02X-%02X%02X", serial[3], serial[2], serial[1], serial[0])
 	}
-	// Windows updates only the root-directory volume-label entry, so blkid prefers it.
-	if l := fatDirLabel(rootDir); l != "" && l != fatNoName {
-		info.Label = trimLabel(l)
-	} else if bootLabel != nil && string(bootLabel) != fatNoName {
-		info.Label = trimLabel(string(bootLabel))
-	}
+	// util-linux (2.38+) takes LABEL only from the root-directory volume-label entry, which is
+	// what Windows and mkfs.vfat -n maintain; the boot-sector copy is often stale ("NO NAME").
+	info.Label = trimLabel(fatDirLabel(rootDir))
 	return info, true, nil
 }
 
@@ -392,8 +385,10 @@ func fatDirLabel(dir []byte) string {
 			break
 		}
 		attr := e[11]
-		if e[0] == 0xE5 || attr&0x0F == 0x0F || attr&0x18 != 0x08 {
-			continue // deleted, long-name part, or not a volume label
+		clusterHigh := binary.LittleEndian.Uint16(e[20:])
+		clusterLow := binary.LittleEndian.Uint16(e[26:])
+		if e[0] == 0xE5 || attr&0x3F == 0x0F || clusterHigh != 0 || clusterLow != 0 || attr&0x18 != 0x08 {
+			continue // deleted, long-name part, has data (not a label), or not a volume label
 		}
 		name := append([]byte(nil), e[:11]...)
 		if name[0] == 0x05 { // 0xE5 stored as 0x05 because 0xE5 marks deleted entries
