@@ -4,17 +4,14 @@ import (
 	"context"
 	"io"
 	"time"
+
+	"github.com/ramboot/ramboot/internal/bootmedia"
+	"github.com/ramboot/ramboot/internal/coldplug"
 )
 
 // The boot plan calls the other ramboot packages through these small function types, so it can be
 // tested with fakes and does not depend on their internals; cmd/init wires the real ones
 // (internal/kmod, internal/coldplug, internal/bootmedia, overlay, internal/apkinstall).
-
-// ModuleIndex is the runtime module index (internal/kmod.Index).
-type ModuleIndex interface {
-	Resolve(name string) ([]string, error) // module paths relative to the modules dir, deps first
-	MatchAlias(modalias string) []string   // module names whose alias glob matches
-}
 
 // Medium is one mounted boot medium that matters (a repository or an apkovl on it).
 type Medium struct {
@@ -29,14 +26,13 @@ type Medium struct {
 
 // MediaRequest is what the media phase asks of discovery.
 type MediaRequest struct {
-	SysRoot, DevRoot, MediaRoot string
-	Deadline                    time.Duration // overall bound when nothing is found
-	Grace                       time.Duration // usbdelay: extra wait for more media after a repository is found
-	Mount                       func(source, target, fstype string, flags uintptr, data string) error
-	Unmount                     func(target string, flags int) error
-	// LoadModules loads the modules matching hot-plugged devices' modaliases (blacklist applied).
-	LoadModules func(modaliases []string)
-	Log         func(format string, args ...any)
+	Root, DevRoot, MediaRoot string        // Root holds sys/ (sysfs)
+	Deadline                 time.Duration // overall bound when nothing is found
+	Grace                    time.Duration // usbdelay: extra wait for more media after a repository is found
+	Mounter                  bootmedia.Mounter
+	// Loader loads modules for hot-plugged devices and filesystems (nil = no module index).
+	Loader *coldplug.Loader
+	Log    func(format string, args ...any)
 }
 
 // MediaResult lists the media kept mounted and why every candidate was or was not chosen.
@@ -73,10 +69,8 @@ type InstallResult struct {
 
 // Deps are the other packages the plan uses. A nil entry disables that step with a note.
 type Deps struct {
-	LoadIndex func(modulesDir string) (ModuleIndex, error)
-	// Coldplug returns the modaliases of the devices present under sysRoot.
-	Coldplug func(sysRoot string) ([]string, error)
-	Media    func(ctx context.Context, req MediaRequest) (*MediaResult, error)
+	LoadIndex func(modulesDir string) (coldplug.Index, error)
+	Media     func(ctx context.Context, req MediaRequest) (*MediaResult, error)
 	// ChooseOverlay picks among the media's apkovls deterministically.
 	ChooseOverlay func(media []Medium) OverlayChoice
 	// RestoreOverlay unpacks an apkovl into root and returns the root-relative paths placed.

@@ -63,7 +63,11 @@ func (s *state) apkovlPath(v string) (string, error) {
 	if !strings.HasPrefix(src, "/") {
 		src = "/dev/" + src
 	}
-	s.ensureFS(fstype)
+	if s.loader != nil && fstype != "" {
+		if err := s.loader.LoadFS(fstype); err != nil {
+			e.Log.Warnf("overlay", "%v", err)
+		}
+	}
 	if err := e.Actions.Mount(e.path(src), mnt, fstype, MSRdonly, ""); err != nil {
 		return "", fmt.Errorf("apkovl=%s: %w", v, err)
 	}

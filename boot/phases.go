@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ramboot/ramboot/internal/coldplug"
 	"github.com/ramboot/ramboot/internal/tmpfs"
 	"golang.org/x/sys/unix"
 )
@@ -86,116 +87,46 @@ func readCmdline(ctx context.Context, s *state) error {
 	return nil
 }
 
-func modName(p string) string {
-	b := filepath.Base(p)
-	if i := strings.Index(b, ".ko"); i >= 0 {
-		b = b[:i]
-	}
-	return strings.ReplaceAll(b, "-", "_")
-}
-
-func (s *state) blacklisted(name string) bool {
-	name = strings.ReplaceAll(name, "-", "_")
-	for _, b := range s.cfg.Blacklist {
-		if strings.ReplaceAll(b, "-", "_") == name {
-			return true
-		}
-	}
-	return false
-}
-
-// loadModule loads a module and its dependencies (dependencies first), each once.
-func (s *state) loadModule(name, params string) error {
-	if s.index == nil {
-		return fmt.Errorf("module %s: no module index", name)
-	}
-	if s.loaded[strings.ReplaceAll(name, "-", "_")] {
-		return nil
-	}
-	paths, err := s.index.Resolve(name)
-	if err != nil {
-		return fmt.Errorf("module %s: %w", name, err)
-	}
-	for i, p := range paths {
-		n := modName(p)
-		if s.loaded[n] {
-			continue
-		}
-		par := ""
-		if i == len(paths)-1 {
-			par = params
-		}
-		if err := s.env.Actions.LoadModule(filepath.Join(s.modulesDir, p), par); err != nil {
-			return fmt.Errorf("module %s: %w", name, err)
-		}
-		s.loaded[n] = true
-		s.report.Modules = append(s.report.Modules, n)
-	}
-	s.loaded[strings.ReplaceAll(name, "-", "_")] = true
-	return nil
-}
-
-// loadAliases loads the modules matching device modaliases, honouring blacklist=. It returns
-// how many modules were newly loaded and the errors (named).
-func (s *state) loadAliases(aliases []string) (int, []error) {
-	if s.index == nil {
-		return 0, nil
-	}
-	before := len(s.report.Modules)
-	var errs []error
-	for _, a := range aliases {
-		for _, name := range s.index.MatchAlias(a) {
-			if s.blacklisted(name) {
-				s.env.Log.Debugf("modules", "%s: blacklisted, not loaded for %s", name, a)
-				continue
-			}
-			if err := s.loadModule(name, ""); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return len(s.report.Modules) - before, errs
-}
-
-// loadModules loads modules= and the initramfs /etc/modules, then coldplugs present devices,
-// repeating while loaded drivers make new devices appear (virtio_pci → virtio_blk).
+// loadModules loads modules= and the initramfs /etc/modules, then coldplugs the devices present
+// (internal/coldplug repeats the sysfs walk while loaded drivers add devices, e.g. virtio_pci →
+// virtio_blk). Hot-plugged devices are handled during the media wait.
 func loadModules(ctx context.Context, s *state) error {
 	e := s.env
 	if e.KernelRelease == "" || e.Deps.LoadIndex == nil {
 		s.note("no module index (kernel release or loader unknown)")
 		return errSkipped
 	}
-	s.modulesDir = e.path("lib/modules/" + e.KernelRelease)
-	ix, err := e.Deps.LoadIndex(s.modulesDir)
+	dir := e.path("lib/modules/" + e.KernelRelease)
+	ix, err := e.Deps.LoadIndex(dir)
 	if err != nil {
-		return fmt.Errorf("module index %s: %w", s.modulesDir, err)
+		return fmt.Errorf("module index %s: %w", dir, err)
 	}
-	s.index = ix
-	var errs []error
+	s.loader = coldplug.New(coldplug.Options{
+		Index: ix, SysRoot: e.Root, Loader: e.Actions, Blacklist: s.cfg.Blacklist,
+		Log: func(format string, args ...any) { e.Log.Debugf("modules", format, args...) },
+	})
 	explicit := append([]string(nil), s.cfg.Modules...)
 	explicit = append(explicit, readList(e.path("etc/modules"))...)
-	for _, m := range explicit {
-		// An explicitly named module is loaded even if blacklisted, as modprobe does.
-		if err := s.loadModule(m, ""); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if e.Deps.Coldplug != nil {
-		for round := 0; round < 4; round++ {
-			aliases, err := e.Deps.Coldplug(e.path("sys"))
-			if err != nil {
-				errs = append(errs, fmt.Errorf("coldplug: %w", err))
-				break
-			}
-			n, lerrs := s.loadAliases(aliases)
-			errs = append(errs, lerrs...)
-			if n == 0 {
-				break
-			}
-		}
-	}
+	var errs []error
+	s.addModules(s.loader.LoadNamed(explicit...), &errs)
+	s.addModules(s.loader.Coldplug(), &errs)
 	s.note("%d modules", len(s.report.Modules))
 	return errors.Join(errs...)
+}
+
+// addModules records a coldplug report: loaded module names and named errors.
+func (s *state) addModules(rep coldplug.Report, errs *[]error) {
+	for _, l := range rep.Loaded {
+		if l.Err == "" {
+			s.report.Modules = append(s.report.Modules, l.Module)
+		}
+	}
+	for _, b := range rep.Blacklisted {
+		s.note("blacklisted %s", b)
+	}
+	for _, msg := range rep.Errors {
+		*errs = append(*errs, errors.New(msg))
+	}
 }
 
 // readList reads a file of names, one per line, skipping blanks and # comments.
@@ -217,24 +148,6 @@ func readList(path string) []string {
 	return out
 }
 
-// fsModules are loaded before mounting a filesystem type: the kernel's request_module has no
-// modprobe to call in our initramfs, and vfat needs the default codepage and iocharset.
-func (s *state) ensureFS(fstype string) {
-	if s.index == nil || fstype == "" || s.loaded["fs-"+fstype] {
-		return
-	}
-	s.loaded["fs-"+fstype] = true
-	names := s.index.MatchAlias("fs-" + fstype)
-	if fstype == "vfat" || fstype == "msdos" {
-		names = append(names, "nls_cp437", "nls_ascii")
-	}
-	for _, n := range names {
-		if err := s.loadModule(n, ""); err != nil {
-			s.env.Log.Debugf("media", "%v", err)
-		}
-	}
-}
-
 func isURL(s string) bool {
 	for _, p := range []string{"http://", "https://", "ftp://"} {
 		if strings.HasPrefix(s, p) {
@@ -251,18 +164,9 @@ func findMedia(ctx context.Context, s *state) error {
 		return fmt.Errorf("no media discovery configured")
 	}
 	req := MediaRequest{
-		SysRoot: e.path("sys"), DevRoot: e.path("dev"), MediaRoot: e.path("media"),
+		Root: e.Root, DevRoot: e.path("dev"), MediaRoot: e.path("media"),
 		Deadline: s.cfg.MediaWait, Grace: s.cfg.USBDelay,
-		Mount: func(source, target, fstype string, flags uintptr, data string) error {
-			s.ensureFS(fstype)
-			return e.Actions.Mount(source, target, fstype, flags, data)
-		},
-		Unmount: e.Actions.Unmount,
-		LoadModules: func(aliases []string) {
-			if _, errs := s.loadAliases(aliases); len(errs) > 0 {
-				e.Log.Warnf("media", "%v", errors.Join(errs...))
-			}
-		},
+		Mounter: e.Actions, Loader: s.loader,
 		Log: func(format string, args ...any) { e.Log.Debugf("media", format, args...) },
 	}
 	res, err := e.Deps.Media(ctx, req)

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ramboot/ramboot/internal/coldplug"
 	"golang.org/x/sys/unix"
 )
 
@@ -161,9 +162,7 @@ type state struct {
 	start  time.Time
 	notes  []string // notes of the running phase
 
-	index      ModuleIndex
-	modulesDir string
-	loaded     map[string]bool
+	loader *coldplug.Loader // nil without a module index
 
 	media      []Medium
 	repos      []string // repository dirs used for the install (absolute)
@@ -199,7 +198,7 @@ type Result struct {
 // Actions whose Exec returns nil, after the handover.
 func Run(ctx context.Context, env *Env) (*Result, error) {
 	env.defaults()
-	s := &state{env: env, start: env.Now(), loaded: map[string]bool{},
+	s := &state{env: env, start: env.Now(),
 		report: &Report{Version: 1, Kernel: env.KernelRelease}}
 	s.cfg = ParseCmdline("")
 	res := &Result{Report: s.report}

@@ -1,0 +1,92 @@
+package boot
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ramboot/ramboot/internal/bootmedia"
+	"github.com/ramboot/ramboot/internal/coldplug"
+	"github.com/ramboot/ramboot/internal/kmod"
+	"github.com/ramboot/ramboot/internal/uevent"
+	"github.com/ramboot/ramboot/overlay"
+)
+
+// passwordTimeout bounds the console password prompt of an encrypted apkovl, so an unattended
+// machine boots on (falling back) instead of waiting for a password nobody types.
+const passwordTimeout = 60 * time.Second
+
+// DefaultDeps wires the real ramboot packages: internal/kmod, internal/coldplug (via the plan),
+// internal/bootmedia with a netlink uevent listener, and overlay. Install is left for the caller
+// (internal/apkinstall.Add, see cmd/init). console is where password prompts go.
+func DefaultDeps(console io.Writer, arch string) Deps {
+	return Deps{
+		LoadIndex: func(dir string) (coldplug.Index, error) { return kmod.Load(dir) },
+		Media:     findMediaReal,
+		ChooseOverlay: func(media []Medium) OverlayChoice {
+			var cands []overlay.Candidate
+			var log []string
+			for _, m := range media {
+				c, err := overlay.FindCandidates(m.Mountpoint)
+				if err != nil {
+					log = append(log, fmt.Sprintf("%s: %v", m.Mountpoint, err))
+				}
+				cands = append(cands, c...)
+			}
+			best, clog := overlay.Choose(cands, "")
+			log = append(log, clog...)
+			if best == nil {
+				return OverlayChoice{Log: log}
+			}
+			return OverlayChoice{Path: best.Path, Log: log}
+		},
+		RestoreOverlay: func(path, root string) ([]string, []string, error) {
+			res, err := overlay.Restore(path, root, overlay.RestoreOptions{
+				Password: overlay.ConsolePrompt(os.Stdin, console, passwordTimeout),
+				Arch:     arch,
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			return res.Placed, res.Refused, nil
+		},
+		Backups: overlay.Backups,
+	}
+}
+
+// findMediaReal runs bootmedia.Find with hot-plug events from the kernel.
+func findMediaReal(ctx context.Context, req MediaRequest) (*MediaResult, error) {
+	opts := bootmedia.Options{
+		SysRoot: req.Root, DevRoot: req.DevRoot, MediaRoot: req.MediaRoot, Mounter: req.Mounter,
+		Timeout: req.Deadline, USBDelay: req.Grace, Log: req.Log,
+	}
+	if req.Loader != nil {
+		opts.OnEvent = func(ev uevent.Event) { req.Loader.HandleEvent(ev) }
+		opts.PrepareFS = req.Loader.LoadFS
+	}
+	if l, err := uevent.Listen(uevent.Config{}); err == nil {
+		defer l.Close()
+		opts.Events = l
+	} else if req.Log != nil {
+		req.Log("no uevent listener (%v): polling sysfs", err)
+	}
+	res, err := bootmedia.Find(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return convertMedia(res), nil
+}
+
+func convertMedia(res *bootmedia.Result) *MediaResult {
+	out := &MediaResult{Log: append([]string{res.Why}, res.Log...)}
+	for _, m := range res.Kept() {
+		out.Media = append(out.Media, Medium{
+			Device: filepath.Join("/dev", m.Dev), FSType: m.Info.Type, Label: m.Info.Label, UUID: m.Info.UUID,
+			Mountpoint: m.MountPoint, Repos: m.Repos, Apkovls: m.Overlays,
+		})
+	}
+	return out
+}

@@ -1,0 +1,106 @@
+// Command init is ramboot's PID 1 in the initramfs: it recovers panics, logs to the console and
+// /dev/kmsg, builds the real Actions and runs boot.Run; on a fatal error it applies the failure
+// policy (boot.Fail) and never returns. The boot logic lives in package boot.
+//
+// Run as anything but PID 1 it is the booted system's agent: "lbu" (via the
+// /usr/local/sbin/lbu link) or "init plan" to print the boot plan.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/ramboot/ramboot/boot"
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if os.Getpid() != 1 {
+		os.Exit(agent(os.Args))
+	}
+	pid1()
+}
+
+// pid1 never returns: a Go PID 1 that exits panics the kernel.
+func pid1() {
+	log := boot.NewLogger(os.Stdout)
+	env := &boot.Env{
+		Root:          "/",
+		Actions:       boot.NewUnixActions(),
+		Log:           log,
+		KernelRelease: kernelRelease(),
+		Arch:          boot.ApkArch(runtime.GOARCH),
+		SelfExe:       "/proc/self/exe",
+		InitEnv:       initEnv(),
+	}
+	env.Deps = boot.DefaultDeps(os.Stdout, env.Arch)
+	env.Deps.Install = install
+	var res *boot.Result
+	err := func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+			}
+		}()
+		res, err = boot.Run(context.Background(), env)
+		if err == nil {
+			err = fmt.Errorf("init returned after exec") // only a fake Exec returns nil
+		}
+		return err
+	}()
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Errorf("failure", "panic in the failure policy: %v", r)
+			}
+		}()
+		boot.Fail(env, res, err)
+	}()
+	// Halted (panic=0) or the reboot failed: stay alive, reaping orphans.
+	for {
+		var ws unix.WaitStatus
+		if _, err := unix.Wait4(-1, &ws, 0, nil); err != nil {
+			time.Sleep(time.Minute)
+		}
+	}
+}
+
+// initEnv is the environment for init: the kernel's (HOME, TERM and unknown cmdline words) plus
+// a PATH, as switch_root passes it on.
+func initEnv() []string {
+	env := os.Environ()
+	for _, e := range env {
+		if strings.HasPrefix(e, "PATH=") {
+			return env
+		}
+	}
+	return append(env, "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+}
+
+func kernelRelease() string {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// agent is the booted system's side of the binary.
+func agent(args []string) int {
+	name := filepath.Base(args[0])
+	switch {
+	case name == "lbu" || (len(args) > 1 && args[1] == "lbu"):
+		return lbuMain(args)
+	case len(args) > 1 && args[1] == "plan":
+		boot.Describe(os.Stdout)
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "usage: %s plan | lbu ...   (as PID 1 it boots the system)\n", name)
+	return 2
+}
