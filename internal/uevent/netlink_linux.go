@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -34,6 +35,9 @@ type Listener struct {
 	}
 	buf  []byte
 	once sync.Once
+	// closed distinguishes our own Close from a socket failure: the raw-conn read reports a
+	// closed fd as an internal poll error that does not match os.ErrClosed.
+	closed atomic.Bool
 }
 
 // Listen opens the kernel uevent socket.
@@ -70,7 +74,10 @@ func Listen(cfg Config) (*Listener, error) {
 // Close closes the socket; a concurrent Next returns ErrClosed.
 func (l *Listener) Close() error {
 	var err error
-	l.once.Do(func() { err = l.f.Close() })
+	l.once.Do(func() {
+		l.closed.Store(true)
+		err = l.f.Close()
+	})
 	return err
 }
 
@@ -82,7 +89,7 @@ func (l *Listener) Next(ctx context.Context) (Event, error) {
 		l.f.SetReadDeadline(time.Unix(1, 0))
 	})
 	defer stop()
-	if err := l.f.SetReadDeadline(time.Time{}); err != nil {
+	if err := l.f.SetReadDeadline(time.Time{}); err != nil || l.closed.Load() {
 		return Event{}, fmt.Errorf("uevent: %w", ErrClosed)
 	}
 	for {
@@ -103,7 +110,7 @@ func (l *Listener) Next(ctx context.Context) (Event, error) {
 			if cerr := ctx.Err(); cerr != nil {
 				return Event{}, cerr
 			}
-			if errors.Is(err, os.ErrClosed) {
+			if l.closed.Load() || errors.Is(err, os.ErrClosed) {
 				return Event{}, ErrClosed
 			}
 			return Event{}, fmt.Errorf("uevent: receive: %w", err)
