@@ -183,12 +183,26 @@ func BuildIndex(modulesDir string) error {
 	return WriteIndex(modulesDir, mods)
 }
 
-// WriteIndex writes modules.dep and modules.alias into dir for the given modules, which must be
-// closed under dependencies (as Closure returns them). Builtin dependencies are not listed.
+// WriteIndex writes modules.dep and modules.alias into dir for the given modules (see
+// IndexFiles).
+func WriteIndex(dir string, mods []*Module) error {
+	dep, alias, err := IndexFiles(mods)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "modules.dep"), dep); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, "modules.alias"), alias)
+}
+
+// IndexFiles returns the contents of modules.dep and modules.alias for the given modules, which
+// must be closed under dependencies (as Closure returns them); dependencies absent from mods are
+// taken as built in and not listed.
 //
 // modules.dep lists, per module, its full transitive dependencies in depmod's order: the last one
 // must be loaded first (busybox modprobe loads the list in reverse; kmod and u-root recurse).
-func WriteIndex(dir string, mods []*Module) error {
+func IndexFiles(mods []*Module) (dep, alias []byte, err error) {
 	byName := make(map[string]*Module, len(mods))
 	for _, m := range mods {
 		byName[m.Name] = m
@@ -196,31 +210,28 @@ func WriteIndex(dir string, mods []*Module) error {
 	sorted := append([]*Module(nil), mods...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
 
-	var dep bytes.Buffer
+	var db bytes.Buffer
 	for _, m := range sorted {
 		order, err := loadOrder(m, byName)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		dep.WriteString(m.Path + ":")
+		db.WriteString(m.Path + ":")
 		// order is deps first and ends with m itself; depmod writes it reversed, without m.
 		for i := len(order) - 2; i >= 0; i-- {
-			dep.WriteString(" " + order[i].Path)
+			db.WriteString(" " + order[i].Path)
 		}
-		dep.WriteByte('\n')
+		db.WriteByte('\n')
 	}
 
-	var alias bytes.Buffer
-	alias.WriteString("# Aliases extracted from modules themselves.\n")
+	var ab bytes.Buffer
+	ab.WriteString("# Aliases extracted from modules themselves.\n")
 	for _, m := range sorted {
 		for _, a := range m.Aliases {
-			fmt.Fprintf(&alias, "alias %s %s\n", a, m.Name)
+			fmt.Fprintf(&ab, "alias %s %s\n", a, m.Name)
 		}
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "modules.dep"), dep.Bytes()); err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(dir, "modules.alias"), alias.Bytes())
+	return db.Bytes(), ab.Bytes(), nil
 }
 
 // loadOrder returns m's transitive dependencies, dependencies first, ending with m. Dependencies
