@@ -102,9 +102,9 @@ func BuildFile(out string, opts Options) (*Result, error) {
 
 // entry is one file of the image before it becomes a cpio record.
 type entry struct {
-	name   string // without leading slash
-	mode   uint64 // cpio mode incl. type bits
-	data   []byte
+	name string // without leading slash
+	mode uint64 // cpio mode incl. type bits
+	data []byte
 }
 
 const (
