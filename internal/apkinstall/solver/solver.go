@@ -1,0 +1,246 @@
+// Package solver is apk's dependency solver: it turns a world (list of constraints), the
+// repositories and the installed packages into an ordered changeset, with apk's exact provider
+// preferences, install order and error report. It follows apk-tools 3.x's solver.c (deductive
+// propagation, no backtracking), so results match what `apk add` does on the same input.
+package solver
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ramboot/ramboot/internal/apkinstall/pkg"
+)
+
+// Repository is one repository index; Tag is "" for the default set or the pinning tag
+// (without "@") from "@tag URL" in etc/apk/repositories.
+type Repository struct {
+	Tag      string
+	Packages []*pkg.Package
+}
+
+// Request is one solve.
+type Request struct {
+	World     []pkg.Dependency
+	Repos     []Repository
+	Installed []*pkg.Package // lib/apk/db/installed, in file order
+	// BrokenWorld is apk's --force-broken-world (implied by --initramfs-diskless-boot): world
+	// entries that cannot be satisfied are dropped and the solve restarted.
+	BrokenWorld bool
+	// Arch lists the architectures packages may have (apk 3 marks others uninstallable);
+	// empty disables the check. "noarch" is always accepted.
+	Arch []string
+}
+
+// Change is one step of the changeset. Old == nil installs, New == nil removes; Old == New
+// with differing tags only updates the pinning ("Updating pinning"), Reinstall reinstalls.
+type Change struct {
+	Old, New       *pkg.Package
+	OldTag, NewTag string // repository tag the package is pinned to ("" default)
+	Reinstall      bool
+}
+
+// Solution is a successful solve.
+type Solution struct {
+	// Changes in apk's commit order (dependencies first). Unchanged installed packages are
+	// not listed.
+	Changes []Change
+	// Dropped lists world entries removed because they could not be satisfied (BrokenWorld).
+	Dropped []pkg.Dependency
+	// DroppedReport is the apk error report that caused the first drop ("" if none).
+	DroppedReport string
+	// InstalledBytes and InstalledPackages describe the root after the changes (the numbers
+	// apk prints on its "OK:" line).
+	InstalledBytes    int64
+	InstalledPackages int
+}
+
+// Error is an unsatisfiable request; Report is exactly what apk prints
+// ("ERROR: unable to select packages:\n  name-1:\n    breaks: ...\n").
+type Error struct {
+	Report string
+}
+
+func (e *Error) Error() string { return strings.TrimSuffix(e.Report, "\n") }
+
+// ErrMissingTag is returned when a world entry names a repository tag no repository has.
+var ErrMissingTag = errors.New("Not committing changes due to missing repository tags.")
+
+// nameLess is apk_name_cmp_display: case-insensitive, then byte order.
+func nameLess(a, b string) bool {
+	la, lb := strings.ToLower(a), strings.ToLower(b)
+	if la != lb {
+		return la < lb
+	}
+	return a < b
+}
+
+// Solve computes the changeset for req.
+func Solve(req Request) (*Solution, error) {
+	d, err := newDB(&req)
+	if err != nil {
+		return nil, err
+	}
+	world := make([]dep, len(req.World))
+	worldTags := make([]int, len(req.World))
+	for i, w := range req.World {
+		world[i] = dep{name: d.getName(w.Name), d: w}
+		worldTags[i] = d.tagID(w.Tag)
+	}
+	d.indexReverse()
+	order := make([]int, len(world))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return nameLess(world[order[a]].name.name, world[order[b]].name.name) })
+	sortedWorld := make([]dep, len(world))
+	sortedTags := make([]int, len(world))
+	for i, j := range order {
+		sortedWorld[i], sortedTags[i] = world[j], worldTags[j]
+	}
+	world, worldTags = sortedWorld, sortedTags
+
+	if !req.BrokenWorld {
+		for i, w := range world {
+			if worldTags[i] != 0 && d.tags[worldTags[i]].allowed == 0 {
+				return nil, fmt.Errorf("world entry %s: %w", w.d.String(), ErrMissingTag)
+			}
+		}
+	}
+
+	broken := make([]bool, len(world))
+	sol := &Solution{}
+	for {
+		s := solveOnce(d, world, worldTags, broken)
+		if s.errors == 0 {
+			sol.fill(s)
+			return sol, nil
+		}
+		report := s.errorReport(world, worldTags)
+		if !req.BrokenWorld {
+			return nil, &Error{Report: report}
+		}
+		newly := false
+		for i, w := range world {
+			if broken[i] {
+				continue
+			}
+			if p := w.name.chosen.pkg; p == nil || p.err {
+				broken[i] = true
+				newly = true
+				sol.Dropped = append(sol.Dropped, w.d)
+			}
+		}
+		if sol.DroppedReport == "" {
+			sol.DroppedReport = report
+		}
+		if !newly {
+			// apk would restart forever here; report instead of looping.
+			return nil, &Error{Report: report}
+		}
+	}
+}
+
+func solveOnce(d *db, world []dep, worldTags []int, broken []bool) *state {
+	d.reset()
+	s := &state{db: d}
+	s.dirty.sel = dirtyLink
+	s.unresolved.sel = unresLink
+	s.selectable.sel = unresLink
+	s.resolvenow.sel = unresLink
+	s.defaultRepos = d.pinningRepos(defaultPinningMask)
+	for i := range world {
+		if !broken[i] {
+			s.discoverName(world[i].name)
+		}
+	}
+	for i := range world {
+		if !broken[i] {
+			s.pinningInherit = 1 << uint(worldTags[i])
+			s.applyConstraint(nil, &world[i])
+		}
+	}
+	s.flagsInherit, s.pinningInherit = 0, 0
+	for {
+		for !s.dirty.empty() {
+			s.reconsiderName(s.dirty.popFront())
+		}
+		n := s.dequeueNext()
+		if n == nil {
+			break
+		}
+		s.selectPackage(n)
+	}
+	s.generateChangeset(world)
+	return s
+}
+
+// counted reports whether apk prints and counts the change (count_change/print_change).
+func (c *change) counted() bool {
+	return c.new != c.old || c.reinstall || c.newTag != c.oldTag
+}
+
+func (sol *Solution) fill(s *state) {
+	var bytes int64
+	for _, p := range s.db.installed {
+		bytes += p.p.InstalledSize
+	}
+	count := len(s.db.installed)
+	for i := range s.changes {
+		c := &s.changes[i]
+		if c.new != nil {
+			bytes += c.new.p.InstalledSize
+			count++
+		}
+		if c.old != nil {
+			bytes -= c.old.p.InstalledSize
+			count--
+		}
+		if !c.counted() {
+			continue
+		}
+		out := Change{OldTag: tagName(s.db, c.oldTag), NewTag: tagName(s.db, c.newTag), Reinstall: c.reinstall}
+		if c.old != nil {
+			out.Old = c.old.p
+		}
+		if c.new != nil {
+			out.New = c.new.p
+		}
+		sol.Changes = append(sol.Changes, out)
+	}
+	sol.InstalledBytes, sol.InstalledPackages = bytes, count
+}
+
+func tagName(d *db, i int) string { return strings.TrimPrefix(d.tags[i].name, "@") }
+
+// ParseWorld parses world entries given on the command line or read from etc/apk/world, with
+// apk's error text for invalid ones.
+func ParseWorld(args []string) ([]pkg.Dependency, error) {
+	var deps []pkg.Dependency
+	for _, a := range args {
+		d, err := pkg.ParseDependency(a)
+		if err != nil || d.Op == pkg.Checksum && d.Version == "" {
+			return nil, fmt.Errorf("'%s' is not a valid world dependency, format is name(@tag)([<>~=]version)", a)
+		}
+		deps = append(deps, d)
+	}
+	return deps, nil
+}
+
+// AddWorld merges new entries into an existing world like apk add (an entry for the same name
+// replaces the old one in place).
+func AddWorld(world, add []pkg.Dependency) []pkg.Dependency {
+	out := append([]pkg.Dependency(nil), world...)
+next:
+	for _, a := range add {
+		for i := range out {
+			if out[i].Name == a.Name {
+				out[i] = a
+				continue next
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
