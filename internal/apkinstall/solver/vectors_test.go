@@ -204,4 +204,3 @@ func TestUpstreamVectors(t *testing.T) {
 		t.Errorf("only %d required add vectors found, want >= 45", required)
 	}
 }
-
