@@ -1,0 +1,217 @@
+package solver
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/ramboot/ramboot/internal/apkinstall/pkg"
+	"github.com/ramboot/ramboot/internal/testdata"
+)
+
+// loadAPKINDEX reads the APKINDEX member of an APKINDEX.tar.gz. The signature is not verified
+// here: that is the index package's job; this test only needs the records.
+func loadAPKINDEX(t *testing.T, path string) []*pkg.Package {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s: no APKINDEX member: %v", path, err)
+		}
+		if h.Name != "APKINDEX" {
+			continue
+		}
+		pkgs, err := pkg.ParseIndex(tr)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return pkgs
+	}
+}
+
+// realCase is one world solved against a real Alpine repository (stored under /REPO/ARCH in the
+// minirootfs chroot).
+type realCase struct {
+	repo, arch string // shared/alpine/<repo>/<arch>
+	world      []string
+}
+
+// realCases are the boot worlds the issue names plus worlds exercising so:/cmd:/versioned/
+// conflict syntax and apk's error report, on both real repositories.
+var realCases = []realCase{
+	{"v3.19", "x86_64", []string{"alpine-base", "busybox-mdev-openrc", "ifupdown-ng", "ca-certificates-bundle"}},
+	{"v3.19", "x86_64", []string{"alpine-base", "busybox-mdev-openrc", "ifupdown-ng", "ca-certificates-bundle", "openssh", "chrony", "dhcpcd", "e2fsprogs"}},
+	{"v3.19", "x86_64", []string{"alpine-base", "so:libc.musl-x86_64.so.1", "cmd:ssh", "openssh-server>=9", "dhcpcd~10.0"}},
+	{"v3.19", "x86_64", []string{"alpine-base", "!openssh-server", "openssh-client-default"}},
+	{"v3.19", "x86_64", []string{"cmd:sh", "/bin/sh", "so:libcrypto.so.3"}},
+	{"v3.19", "x86_64", []string{"alpine-base", "wpa_supplicant", "ppp", "ifupdown-ng", "tiny-cloud"}},
+	{"v3.19", "x86_64", []string{"alpine-base", "nonexistent"}},
+	{"v3.19", "x86_64", []string{"openssh-server", "!openssh-server-common"}},
+	{"v3.19", "x86_64", []string{"busybox<1.30"}},
+	{"v3.13", "aarch64", []string{"alpine-base", "busybox-initscripts", "openssh", "chrony"}},
+}
+
+// solveReal returns what ramboot prints for the case: change lines, or apk's error report.
+func solveReal(t *testing.T, c realCase) []string {
+	t.Helper()
+	repo := loadAPKINDEX(t, testdata.Path(t, "alpine", c.repo, c.arch, "APKINDEX.tar.gz"))
+	deps, err := ParseWorld(c.world)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sol, err := Solve(Request{World: deps, Repos: []Repository{{Packages: repo}}, Arch: []string{c.arch}})
+	var serr *Error
+	if errors.As(err, &serr) {
+		return strings.Split(strings.TrimSuffix(serr.Report, "\n"), "\n")
+	}
+	if err != nil {
+		t.Fatalf("Solve(%v): %v", c.world, err)
+	}
+	var lines []string
+	for i, ch := range sol.Changes {
+		lines = append(lines, ch.Line(i+1, len(sol.Changes), StyleAPK2))
+	}
+	return lines
+}
+
+// realAPK runs apk-tools 2.14.4 from Alpine's minirootfs (in a chroot) in simulate mode and
+// returns its output without the final "OK:" line (a simulation into an empty root reports
+// 0 packages there).
+func realAPK(t *testing.T, c realCase) []string {
+	t.Helper()
+	root := minirootfs(t)
+	args := append([]string{root, "/sbin/apk", "add", "--simulate", "--root", "/target", "--no-network",
+		"--repository", "/" + c.repo, "--keys-dir", "/keys", "--arch", c.arch}, c.world...)
+	out, _ := exec.Command("chroot", args...).CombinedOutput()
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
+		if !strings.HasPrefix(l, "OK: ") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// The extracted minirootfs is shared by all tests of this binary (extraction takes a while).
+var (
+	mrfOnce sync.Once
+	mrfDir  string
+	mrfErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if mrfDir != "" {
+		os.RemoveAll(mrfDir)
+	}
+	os.Exit(code)
+}
+
+// minirootfs extracts Alpine's minirootfs (with the real apk) once per test binary, with the
+// 3.19 repository at /repo and an initialised empty root at /target.
+func minirootfs(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("prerequisite missing: root (chroot into Alpine's minirootfs to run the real apk)")
+	}
+	if _, err := exec.LookPath("chroot"); err != nil {
+		t.Skip("prerequisite missing: chroot(8)")
+	}
+	mrfOnce.Do(func() { mrfDir, mrfErr = setupMinirootfs(t) })
+	if mrfErr != nil {
+		t.Fatal(mrfErr)
+	}
+	return mrfDir
+}
+
+func setupMinirootfs(t *testing.T) (string, error) {
+	tarballs, _ := filepath.Glob(testdata.Path(t, "alpine", "minirootfs", "alpine-minirootfs-*-x86_64.tar.gz"))
+	if len(tarballs) == 0 {
+		return "", errors.New("no minirootfs tarball in shared/alpine/minirootfs")
+	}
+	dir, err := os.MkdirTemp("", "solver-mrf-")
+	if err != nil {
+		return "", err
+	}
+	if out, err := exec.Command("tar", "-xzf", tarballs[0], "-C", dir).CombinedOutput(); err != nil {
+		return "", errors.New("extract minirootfs: " + err.Error() + ": " + string(out))
+	}
+	// apk only needs the signed indexes (and all of Alpine's keys) for a simulated solve.
+	for _, r := range [][2]string{{"v3.19", "x86_64"}, {"v3.13", "aarch64"}} {
+		if err := copyFile(testdata.Path(t, "alpine", r[0], r[1], "APKINDEX.tar.gz"), filepath.Join(dir, r[0], r[1], "APKINDEX.tar.gz")); err != nil {
+			return "", err
+		}
+	}
+	keys, _ := filepath.Glob(testdata.Path(t, "alpine", "keys", "*.pub"))
+	for _, k := range keys {
+		if err := copyFile(k, filepath.Join(dir, "keys", filepath.Base(k))); err != nil {
+			return "", err
+		}
+	}
+	// apk 2.14 cannot --simulate into a root without a database: create an empty one first.
+	out, err := exec.Command("chroot", dir, "/sbin/apk", "add", "--root", "/target", "--initdb", "--no-network",
+		"--keys-dir", "/etc/apk/keys", "--arch", "x86_64").CombinedOutput()
+	if err != nil {
+		return "", errors.New("apk --initdb: " + err.Error() + ": " + string(out))
+	}
+	return dir, nil
+}
+
+// TestRealRepositoryMatchesAPK solves real Alpine 3.19.1 boot worlds and compares package set and
+// install order line by line with the real apk 2.14.4.
+func TestRealRepositoryMatchesAPK(t *testing.T) {
+	for _, c := range realCases {
+		t.Run(c.repo+"/"+strings.Join(c.world, "_"), func(t *testing.T) {
+			got := solveReal(t, c)
+			want := realAPK(t, c)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("Solve(%v) output differs from apk 2.14.4 (-apk +ours):\n%s", c.world, diff)
+			}
+		})
+	}
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}
+
+// TestRealRepositoryBaseWorld checks the 25-package base world without needing root.
+func TestRealRepositoryBaseWorld(t *testing.T) {
+	got := solveReal(t, realCases[0])
+	if len(got) != 25 {
+		t.Fatalf("Solve(base world) = %d changes, want 25:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	for i, want := range map[int]string{
+		0:  "(1/25) Installing alpine-baselayout-data (3.4.3-r2)",
+		1:  "(2/25) Installing musl (1.2.4_git20230717-r4)",
+		24: "(25/25) Installing alpine-base (3.19.1-r0)",
+	} {
+		if got[i] != want {
+			t.Errorf("Solve(base world) line %d = %q, want %q", i+1, got[i], want)
+		}
+	}
+}
