@@ -97,6 +97,9 @@ func (r *Recorder) relAll(argv []string) string {
 	return strings.Join(out, " ")
 }
 
+// Record adds a line of its own (e.g. a test's fake sleep) to the log.
+func (r *Recorder) Record(line string) { _ = r.log("%s", line) }
+
 // Mount records "mount -t FSTYPE -o FLAGS,DATA SOURCE TARGET".
 func (r *Recorder) Mount(source, target, fstype string, flags uintptr, data string) error {
 	opts := FlagString(flags)

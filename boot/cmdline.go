@@ -55,6 +55,10 @@ type Config struct {
 	UnmountMedia bool          // ramboot.media=unmount: unmount the boot media before handover
 	Strict       bool          // ramboot.strict: a world package that cannot be installed is fatal
 
+	// ModParams holds module parameters given as module.param=value (what modprobe reads from
+	// /proc/cmdline), keyed by module name with - and _ equivalent.
+	ModParams map[string]string
+
 	Warnings []string // problems with parameter values; reported, never fatal
 }
 
@@ -77,6 +81,14 @@ func ParseCmdline(line string) Config {
 			if dev != "" {
 				c.Consoles = append(c.Consoles, dev)
 			}
+			continue
+		}
+		if mod, param, ok := strings.Cut(name, "."); ok && hasValue && mod != "ramboot" && mod != "" && param != "" {
+			mod = strings.ReplaceAll(mod, "-", "_")
+			if c.ModParams == nil {
+				c.ModParams = map[string]string{}
+			}
+			c.ModParams[mod] = strings.TrimSpace(c.ModParams[mod] + " " + param + "=" + value)
 			continue
 		}
 		neg := false

@@ -42,7 +42,11 @@ func Fail(env *Env, res *Result, err error) {
 	if errors.As(err, &f) {
 		phase = f.Phase
 	}
-	env.Log.Errorf(phase, "boot failed: %v", err)
+	if f != nil {
+		env.Log.Errorf(phase, "the boot cannot continue") // the phase already said why
+	} else {
+		env.Log.Errorf(phase, "boot failed: %v", err)
+	}
 	if res != nil && res.Report != nil {
 		res.Report.Errors = appendUnique(res.Report.Errors, phase+": "+errString(err))
 		if werr := WriteReport(env.path("run/ramboot/boot.json"), res.Report); werr != nil {

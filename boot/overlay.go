@@ -205,7 +205,10 @@ func (s *state) restoreOne(path string, rep *OverlayReport) error {
 		if cerr := clearDir(s.newRoot); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("clearing the partial restore: %w", cerr))
 		}
-		return fmt.Errorf("apkovl %s: %w", e.rel(path), err)
+		if !strings.Contains(err.Error(), path) {
+			err = fmt.Errorf("apkovl %s: %w", e.rel(path), err)
+		}
+		return err
 	}
 	s.placed = placed
 	rep.Placed, rep.Refused = len(placed), refused

@@ -102,7 +102,7 @@ func loadModules(ctx context.Context, s *state) error {
 		return fmt.Errorf("module index %s: %w", dir, err)
 	}
 	s.loader = coldplug.New(coldplug.Options{
-		Index: ix, SysRoot: e.Root, Loader: e.Actions, Blacklist: s.cfg.Blacklist,
+		Index: ix, SysRoot: e.Root, Loader: e.Actions, Blacklist: s.cfg.Blacklist, Params: s.cfg.ModParams,
 		Log: func(format string, args ...any) { e.Log.Debugf("modules", format, args...) },
 	})
 	explicit := append([]string(nil), s.cfg.Modules...)
@@ -114,18 +114,23 @@ func loadModules(ctx context.Context, s *state) error {
 	return errors.Join(errs...)
 }
 
-// addModules records a coldplug report: loaded module names and named errors.
+// addModules records a coldplug report. A module that failed to load is this phase's error; a
+// module that does not exist (modules=usb-storage on a kernel without it) is only a warning, as
+// Alpine's modprobe 2>/dev/null.
 func (s *state) addModules(rep coldplug.Report, errs *[]error) {
 	for _, l := range rep.Loaded {
 		if l.Err == "" {
 			s.report.Modules = append(s.report.Modules, l.Module)
+		} else {
+			*errs = append(*errs, errors.New(l.Err))
 		}
 	}
 	for _, b := range rep.Blacklisted {
 		s.note("blacklisted %s", b)
 	}
 	for _, msg := range rep.Errors {
-		*errs = append(*errs, errors.New(msg))
+		s.report.Warnings = append(s.report.Warnings, "modules: "+msg)
+		s.env.Log.Warnf("modules", "%s", msg)
 	}
 }
 

@@ -230,7 +230,8 @@ func (s *state) runPhase(ctx context.Context, p Phase) (err error) {
 		case err != nil:
 			pr.Status, pr.Error = "failed", err.Error()
 			s.report.Errors = append(s.report.Errors, p.Name+": "+err.Error())
-			if p.Fatal {
+			var strict strictError
+			if p.Fatal || errors.As(err, &strict) {
 				s.env.Log.Errorf(p.Name, "%v", err)
 			} else {
 				s.env.Log.Errorf(p.Name, "%v (continuing)", err)
