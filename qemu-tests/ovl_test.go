@@ -1,0 +1,121 @@
+package qemutests
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ovlEntry is one member of a test apkovl: a file (body), or a symlink (link).
+type ovlEntry struct {
+	body string
+	link string
+	mode int64
+}
+
+// apkovl builds a gzip tar laid out like one `lbu commit` writes: root-relative names without
+// "./", parent directories first, owner root.
+type apkovl map[string]ovlEntry
+
+// write stores the overlay as a gzip tar at p.
+func (o apkovl) write(t *testing.T, p string) {
+	t.Helper()
+	names := make([]string, 0, len(o))
+	dirs := map[string]bool{}
+	for n := range o {
+		names = append(names, n)
+		for d := path.Dir(n); d != "."; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	for d := range dirs {
+		names = append(names, d+"/")
+	}
+	sort.Strings(names)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	mtime := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, n := range names {
+		h := &tar.Header{Name: n, ModTime: mtime, Uname: "root", Gname: "root", Format: tar.FormatUSTAR}
+		if strings.HasSuffix(n, "/") {
+			h.Typeflag, h.Mode = tar.TypeDir, 0o755
+		} else if e := o[n]; e.link != "" {
+			h.Typeflag, h.Linkname, h.Mode = tar.TypeSymlink, e.link, 0o777
+		} else {
+			h.Typeflag, h.Mode, h.Size = tar.TypeReg, e.mode, int64(len(e.body))
+			if h.Mode == 0 {
+				h.Mode = 0o644
+			}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			if _, err := tw.Write([]byte(o[n].body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// baseOverlay is a minimal real-world apkovl: hostname, world, the default boot services marker,
+// the local service (and extra services) in the default runlevel, and a local.d check script
+// whose body is checks.
+func baseOverlay(hostname string, world []string, services []string, checks string) apkovl {
+	o := apkovl{
+		"etc/hostname":               {body: hostname + "\n"},
+		"etc/apk/world":              {body: strings.Join(world, "\n") + "\n"},
+		"etc/.default_boot_services": {body: ""},
+		"etc/local.d/check.start":    {body: checkScript(checks), mode: 0o755},
+	}
+	for _, svc := range append([]string{"local"}, services...) {
+		o["etc/runlevels/default/"+svc] = ovlEntry{link: "/etc/init.d/" + svc}
+	}
+	return o
+}
+
+// checkScript wraps test-specific checks in the common frame. It runs detached from the local
+// service so OpenRC finishes the runlevel; it first waits until the local service is started
+// (OpenRC has then reached the default runlevel), prints RAMBOOT-CHECK key=value lines, the boot
+// report between markers, and powers off. Waits are for conditions, bounded, never plain sleeps.
+func checkScript(checks string) string {
+	return `#!/bin/sh
+# ramboot QEMU test: checks printed to the console, then power-off.
+(
+exec >/dev/console 2>&1 </dev/null
+check() { echo "RAMBOOT-CHECK $1=$2"; }
+out() { key=$1; shift; "$@" 2>&1 | while IFS= read -r l; do echo "RAMBOOT-OUT $key $l"; done; }
+# waitfor SECONDS CMD...: poll CMD every 0.2 s until it succeeds.
+waitfor() { n=$(($1 * 5)); shift; while ! "$@" >/dev/null 2>&1; do n=$((n - 1)); [ $n -le 0 ] && return 1; sleep 0.2; done; }
+waitfor 120 rc-service local status
+echo RAMBOOT-CHECK-BEGIN
+check runlevel "$(rc-status -r)"
+check hostname "$(hostname)"
+check root-fstype "$(awk '$2 == "/" { t = $3 } END { print t }' /proc/mounts)"
+` + checks + `
+echo RAMBOOT-BOOTJSON-BEGIN
+cat /run/ramboot/boot.json
+echo
+echo RAMBOOT-BOOTJSON-END
+echo RAMBOOT-CHECK-END
+sync
+poweroff
+) &
+`
+}
