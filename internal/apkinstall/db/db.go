@@ -16,7 +16,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -55,7 +54,8 @@ type DB struct {
 // Q1 encodes a SHA-1 the way apk writes identities and file hashes.
 func Q1(sum []byte) string { return "Q1" + base64.StdEncoding.EncodeToString(sum) }
 
-func parseQ1(s string) ([]byte, error) {
+// ParseQ1 decodes a "Q1..." SHA-1.
+func ParseQ1(s string) ([]byte, error) {
 	v, ok := strings.CutPrefix(s, "Q1")
 	if !ok {
 		return nil, fmt.Errorf("checksum %q is not Q1 (SHA-1)", s)
@@ -72,20 +72,20 @@ func parseQ1(s string) ([]byte, error) {
 func Init(root, arch string) error {
 	dirs := []struct {
 		name string
-		mode os.FileMode
+		mode uint32 // raw st_mode bits: os.FileMode would need os.ModeSticky for 01000
 	}{
-		{"tmp", 0o1777}, {"dev", 0o755}, {"etc", 0o755}, {"etc/apk", 0o755}, {"lib", 0o755},
+		{"tmp", 0o1777}, {"dev", 0o755}, {"proc", 0o555}, {"etc", 0o755}, {"etc/apk", 0o755}, {"lib", 0o755},
 		{"lib/apk", 0o755}, {"lib/apk/db", 0o755}, {"var", 0o755}, {"var/cache", 0o755},
 		{"var/cache/apk", 0o755}, {"var/cache/misc", 0o755},
 	}
 	for _, d := range dirs {
 		p := filepath.Join(root, d.name)
-		if err := os.Mkdir(p, d.mode); err == nil {
-			if err := os.Chmod(p, d.mode); err != nil { // umask
-				return fmt.Errorf("initdb: %w", err)
+		if err := unix.Mkdir(p, d.mode); err == nil {
+			if err := unix.Chmod(p, d.mode); err != nil { // umask
+				return fmt.Errorf("initdb: chmod %s: %w", p, err)
 			}
-		} else if !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("initdb: %w", err)
+		} else if !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("initdb: mkdir %s: %w", p, err)
 		}
 	}
 	nodes := []struct {
@@ -207,7 +207,7 @@ func ParseInstalled(data []byte) ([]*Entry, error) {
 				if file == nil {
 					return nil, fmt.Errorf("Z: before R: at record line %d", i+1)
 				}
-				file.Checksum, err = parseQ1(v)
+				file.Checksum, err = ParseQ1(v)
 			case 'f':
 				e.Flags = v
 			default:
@@ -251,7 +251,7 @@ func parseACL(v string) (extract.ACL, error) {
 	a := extract.ACL{UID: uid, GID: gid, Mode: uint32(mode)}
 	if len(fs) > 3 {
 		var err error
-		if a.XattrHash, err = parseQ1(fs[3]); err != nil {
+		if a.XattrHash, err = ParseQ1(fs[3]); err != nil {
 			return a, err
 		}
 	}
@@ -401,40 +401,54 @@ func aclString(a extract.ACL) string {
 	return s
 }
 
-// scriptsTar renders scripts.tar like apk 2.x: GNU tar, one 0755 root-owned file per script named
-// NAME-VER.Q1<identity>.TYPE, mtime = build date, in install order and apk's script-type order.
+// scriptsTar renders scripts.tar byte for byte as apk 2.x does (apk_tar_write_entry): a GNU
+// "ustar  " header per script, 0755, root:root, mtime = build date, name
+// NAME-VER.Q1<identity>.TYPE, in install order and apk's script-type order, then two zero blocks.
 func (d *DB) scriptsTar() ([]byte, error) {
 	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
 	for _, e := range d.Packages {
 		for _, typ := range scriptTypes {
 			for _, s := range e.Scripts {
 				if s.Type != typ {
 					continue
 				}
-				h := &tar.Header{
-					Typeflag: tar.TypeReg,
-					Name:     fmt.Sprintf("%s-%s.%s.%s", e.Pkg.Name, e.Pkg.Version, e.Pkg.Checksum, typ),
-					Mode:     0o755,
-					Uname:    "root",
-					Gname:    "root",
-					Size:     int64(len(s.Data)),
-					ModTime:  time.Unix(e.Pkg.BuildTime, 0),
-					Format:   tar.FormatGNU,
+				name := fmt.Sprintf("%s-%s.%s.%s", e.Pkg.Name, e.Pkg.Version, e.Pkg.Checksum, typ)
+				if len(name) >= 100 {
+					return nil, fmt.Errorf("scripts.tar: entry name %q too long", name)
 				}
-				if err := tw.WriteHeader(h); err != nil {
-					return nil, fmt.Errorf("scripts.tar %s: %w", h.Name, err)
-				}
-				if _, err := tw.Write(s.Data); err != nil {
-					return nil, fmt.Errorf("scripts.tar %s: %w", h.Name, err)
+				b.Write(tarHeader(name, int64(len(s.Data)), e.Pkg.BuildTime))
+				b.Write(s.Data)
+				if pad := len(s.Data) % 512; pad != 0 {
+					b.Write(make([]byte, 512-pad))
 				}
 			}
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("scripts.tar: %w", err)
-	}
+	b.Write(make([]byte, 1024))
 	return b.Bytes(), nil
+}
+
+// tarHeader is apk's fixed-layout header: octal fields zero-padded, size and mtime without a
+// terminating NUL, mode/uid/gid with one, checksum "%06o\0 ".
+func tarHeader(name string, size, mtime int64) []byte {
+	h := make([]byte, 512)
+	copy(h[0:100], name)
+	copy(h[100:108], fmt.Sprintf("%07o\x00", 0o755))
+	copy(h[108:116], "0000000\x00")
+	copy(h[116:124], "0000000\x00")
+	copy(h[124:136], fmt.Sprintf("%012o", size))
+	copy(h[136:148], fmt.Sprintf("%012o", mtime))
+	h[156] = '0'
+	copy(h[257:265], "ustar  \x00")
+	copy(h[265:297], "root")
+	copy(h[297:329], "root")
+	copy(h[148:156], "        ")
+	sum := 0
+	for _, c := range h {
+		sum += int(c)
+	}
+	copy(h[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	return h
 }
 
 // WriteFileAtomic writes data to a temporary file beside p and renames it over p.

@@ -49,6 +49,12 @@ type DirRecord struct {
 	Name  string // relative path, "" for the root
 	ACL   ACL
 	Files []FileRecord
+
+	// Created is set when this package created the directory; otherwise Existing is what was
+	// found on disk. apk only fixes up permissions of directories it created or whose
+	// metadata still matches what the packages declare (apk_db_dir_prepare).
+	Created  bool
+	Existing ACL
 }
 
 // Result lists what a package installed, in archive order, ready for the installed database.
@@ -226,12 +232,13 @@ func (x *Extractor) Install(pkgName string, files []pkgstream.File) (*Result, er
 		f := &files[i]
 		acl := ACL{UID: x.uid(f), GID: x.gid(f), Mode: f.Mode & 0o7777, XattrHash: xattrHash(f.Xattrs)}
 		if f.Type == tar.TypeDir {
-			if err := w.mkdir(f, acl); err != nil {
+			created, existing, err := w.mkdir(f, acl)
+			if err != nil {
 				return nil, &Error{pkgName, f.Name, err}
 			}
 			if _, ok := dirIdx[f.Name]; !ok {
 				dirIdx[f.Name] = len(res.Dirs)
-				res.Dirs = append(res.Dirs, DirRecord{Name: f.Name, ACL: acl})
+				res.Dirs = append(res.Dirs, DirRecord{Name: f.Name, ACL: acl, Created: created, Existing: existing})
 			}
 			continue
 		}
@@ -311,36 +318,40 @@ func (w *writer) parent(name string) (int, string, error) {
 	return fd, base, nil
 }
 
-func (w *writer) mkdir(f *pkgstream.File, acl ACL) error {
+func (w *writer) mkdir(f *pkgstream.File, acl ACL) (created bool, existing ACL, err error) {
 	pfd, base, err := w.parent(f.Name)
 	if err != nil {
-		return err
+		return false, existing, err
 	}
 	err = unix.Mkdirat(pfd, base, 0o700)
 	if err == nil {
 		fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return fmt.Errorf("open new directory: %w", err)
+			return false, existing, fmt.Errorf("open new directory: %w", err)
 		}
 		defer unix.Close(fd)
 		if err := unix.Fchown(fd, acl.UID, acl.GID); err != nil {
-			return fmt.Errorf("chown: %w", err)
+			return false, existing, fmt.Errorf("chown: %w", err)
 		}
 		if err := unix.Fchmod(fd, acl.Mode); err != nil {
-			return fmt.Errorf("chmod: %w", err)
+			return false, existing, fmt.Errorf("chmod: %w", err)
 		}
-		return nil
+		return true, acl, nil
 	}
 	if !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("mkdir: %w", err)
+		return false, existing, fmt.Errorf("mkdir: %w", err)
 	}
 	// Existing: must be a directory, or a symlink resolving (inside the root) to one.
 	fd, err := w.x.openDir(f.Name)
 	if err != nil {
-		return fmt.Errorf("exists and is not a directory: %w", err)
+		return false, existing, fmt.Errorf("exists and is not a directory: %w", err)
 	}
-	unix.Close(fd)
-	return nil
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, existing, fmt.Errorf("stat: %w", err)
+	}
+	return false, ACL{UID: int(st.Uid), GID: int(st.Gid), Mode: st.Mode & 0o7777}, nil
 }
 
 // tempName is where a non-directory is written when its final name already exists, so the

@@ -245,6 +245,11 @@ func decode(raw []byte, identity []byte) (*Package, error) {
 		return nil, ErrDataHash
 	}
 	end, err := walkMember(raw, ctlEnd, func(h *tar.Header, r io.Reader) error {
+		// apk 2.x treats every top-level dotfile of the tar stream as package metadata and
+		// never installs it (meta packages carry a ".dummy" file, for instance).
+		if strings.HasPrefix(h.Name, ".") && !strings.Contains(strings.TrimSuffix(h.Name, "/"), "/") {
+			return nil
+		}
 		f, err := fileFromHeader(h, r)
 		if err != nil {
 			return err

@@ -1,0 +1,856 @@
+// Package apkinstall installs a world from Alpine repositories into a root, in-process: it is
+// what `apk add --root R [--initdb] ...` does, and what PID 1 calls instead of running apk.
+//
+// Pipeline: load and verify the indexes, solve (internal/apkinstall/solver), then decode and
+// verify packages in parallel (internal/apkinstall/pkgstream: index C: → control member →
+// datahash → per-file SHA-1) under a memory budget, while a single writer extracts them strictly
+// in install order, runs their scripts, and finally runs triggers and writes the database.
+package apkinstall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/ramboot/ramboot/internal/apkinstall/db"
+	"github.com/ramboot/ramboot/internal/apkinstall/extract"
+	"github.com/ramboot/ramboot/internal/apkinstall/index"
+	"github.com/ramboot/ramboot/internal/apkinstall/pkg"
+	"github.com/ramboot/ramboot/internal/apkinstall/pkgstream"
+	"github.com/ramboot/ramboot/internal/apkinstall/scripts"
+	"github.com/ramboot/ramboot/internal/apkinstall/sign"
+	"github.com/ramboot/ramboot/internal/apkinstall/solver"
+)
+
+// Repo is one repository: a directory holding ARCH/APKINDEX.tar.gz (packages beside the index),
+// or the path of an index .tar.gz itself.
+type Repo struct{ Tag, Path string }
+
+// Options configure Add. See the package documentation of cmd/ramboot apk for the flags.
+type Options struct {
+	Root  string
+	Repos []Repo // explicit; Add also reads ROOT/etc/apk/repositories (local paths only)
+	// RepositoriesFile replaces ROOT/etc/apk/repositories when set (apk --repositories-file).
+	RepositoriesFile string
+	KeysDir          string   // "" = ROOT/etc/apk/keys
+	AllowUntrusted   bool     // accept indexes no trusted key signs
+	Arch             string   // "" = ROOT/etc/apk/arch, else the host's
+	InitDB           bool     // create the database (apk --initdb)
+	NoScripts        bool     // do not run package scripts or triggers
+	Simulate         bool     // solve and print, change nothing
+	Quiet            bool     // only errors
+	Progress         bool     // accepted for apk compatibility; output is line based
+	OverlayPaths     []string // root-relative paths placed by the overlay: never overwritten
+	Diskless         bool     // --initramfs-diskless-boot semantics (drop unsatisfiable world entries, keep going)
+	Out              io.Writer
+	// MemoryBudget bounds decoded package bytes held at once (0 = DefaultMemoryBudget).
+	MemoryBudget int64
+	// Workers is the number of packages decoded in parallel (0 = GOMAXPROCS).
+	Workers int
+}
+
+// DefaultMemoryBudget keeps the installer's peak RSS well inside an initramfs (a package larger
+// than the budget is still decoded, alone).
+const DefaultMemoryBudget = 12 << 20
+
+// PackageError is one package that could not be installed.
+type PackageError struct {
+	Package string // name-version
+	Err     error
+}
+
+func (e PackageError) Error() string { return e.Package + ": " + e.Err.Error() }
+func (e PackageError) Unwrap() error { return e.Err }
+
+// Result reports what Add did.
+type Result struct {
+	Installed []string       // "name-version" in install order
+	Dropped   []string       // world constraints dropped (Diskless), with the reason
+	Failed    []PackageError // packages that failed; each names the package
+	Errors    int            // apk's error count (failed packages and scripts)
+}
+
+// ErrIncomplete means the transaction finished but some packages or scripts failed (Result
+// lists them; apk's summary line already said "N errors; ...").
+var ErrIncomplete = errors.New("installation incomplete")
+
+// ErrUnsatisfiable wraps a solver failure (its text is apk's "unable to select packages" report).
+var ErrUnsatisfiable = errors.New("unable to select packages")
+
+// Add installs world into opts.Root, merging it into ROOT/etc/apk/world.
+func Add(ctx context.Context, opts Options, world []string) (*Result, error) {
+	out := opts.Out
+	if out == nil {
+		out = io.Discard
+	}
+	if opts.Quiet {
+		out = io.Discard
+	}
+	in := &installer{opts: opts, out: out, res: &Result{}}
+	if err := in.run(ctx, world); err != nil {
+		return in.res, err
+	}
+	return in.res, nil
+}
+
+type repo struct {
+	tag    string
+	pkgDir string // directory holding the .apk files ("" = ARCH subdirectory by package arch)
+	base   string // repository directory when given as a directory
+	pkgs   []*pkg.Package
+}
+
+type installer struct {
+	opts  Options
+	out   io.Writer
+	res   *Result
+	arch  string
+	repos []*repo
+	db    *db.DB
+}
+
+// hostArch maps GOARCH to apk's architecture names.
+func hostArch() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	case "386":
+		return "x86"
+	case "arm":
+		return "armv7"
+	}
+	return runtime.GOARCH
+}
+
+func (in *installer) run(ctx context.Context, worldArgs []string) error {
+	o := &in.opts
+	if o.Root == "" {
+		return errors.New("no root directory given")
+	}
+	if o.InitDB && !o.Simulate {
+		if err := os.MkdirAll(o.Root, 0o755); err != nil {
+			return fmt.Errorf("root %s: %w", o.Root, err)
+		}
+	}
+	if st, err := os.Stat(o.Root); err != nil || !st.IsDir() {
+		return fmt.Errorf("root %s: not a directory", o.Root)
+	}
+	in.arch = o.Arch
+	if in.arch == "" {
+		in.arch = db.ReadArch(o.Root)
+	}
+	if in.arch == "" {
+		in.arch = hostArch()
+	}
+	if o.InitDB && !o.Simulate {
+		if err := db.Init(o.Root, in.arch); err != nil {
+			return err
+		}
+	}
+	if !o.Simulate {
+		if _, err := os.Stat(filepath.Join(o.Root, db.InstalledPath)); err != nil {
+			return fmt.Errorf("root %s has no apk database (use --initdb): %w", o.Root, err)
+		}
+		unlock, err := db.Lock(o.Root)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	var err error
+	if in.db, err = db.Read(o.Root); err != nil {
+		return err
+	}
+	if err := in.loadRepos(); err != nil {
+		return err
+	}
+
+	// World: existing entries, with new ones replacing an entry of the same name.
+	oldWorld, err := db.ReadWorld(o.Root)
+	if err != nil {
+		return err
+	}
+	worldStr, deps, err := mergeWorld(oldWorld, worldArgs)
+	if err != nil {
+		return err
+	}
+	req := solver.Request{World: deps, BrokenWorld: o.Diskless}
+	for _, r := range in.repos {
+		req.Repos = append(req.Repos, solver.Repository{Tag: r.tag, Packages: r.pkgs})
+	}
+	for _, e := range in.db.Packages {
+		req.Installed = append(req.Installed, e.Pkg)
+	}
+	sol, err := solver.Solve(req)
+	if err != nil {
+		return fmt.Errorf("%w", &unsatisfiable{err})
+	}
+	for _, d := range sol.Dropped {
+		// Like apk's --force-broken-world, the entry stays in world (a later boot with the
+		// package available installs it); this boot goes on without it.
+		in.res.Dropped = append(in.res.Dropped, d.String()+": unsatisfiable, not installed")
+	}
+	if sol.DroppedReport != "" {
+		fmt.Fprintln(in.out, strings.TrimSuffix(sol.DroppedReport, "\n"))
+	}
+	if o.Simulate {
+		return sol.WriteSimulation(in.out, solver.StyleAPK2)
+	}
+	if err := in.commit(ctx, sol); err != nil {
+		return err
+	}
+	if err := db.WriteWorld(o.Root, worldStr); err != nil {
+		return err
+	}
+	if o.Arch != "" || db.ReadArch(o.Root) == "" {
+		if err := db.WriteFileAtomic(filepath.Join(o.Root, db.ArchPath), []byte(in.arch+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	in.printOK(sol)
+	if in.res.Errors > 0 && !o.Diskless {
+		return fmt.Errorf("%w: %d errors, %d packages failed", ErrIncomplete, in.res.Errors, len(in.res.Failed))
+	}
+	return nil
+}
+
+// unsatisfiable keeps the solver's report as the message while matching ErrUnsatisfiable.
+type unsatisfiable struct{ err error }
+
+func (u *unsatisfiable) Error() string { return u.err.Error() }
+func (u *unsatisfiable) Unwrap() []error {
+	return []error{ErrUnsatisfiable, u.err}
+}
+
+func mergeWorld(old, add []string) ([]string, []pkg.Dependency, error) {
+	oldDeps, err := solver.ParseWorld(old)
+	if err != nil {
+		return nil, nil, fmt.Errorf("etc/apk/world: %w", err)
+	}
+	addDeps, err := solver.ParseWorld(add)
+	if err != nil {
+		return nil, nil, err
+	}
+	deps := solver.AddWorld(oldDeps, addDeps)
+	world := make([]string, len(deps))
+	for i, d := range deps {
+		world[i] = d.String()
+	}
+	return world, deps, nil
+}
+
+// loadRepos reads the explicit repositories and ROOT/etc/apk/repositories, verifies each index
+// and parses its packages.
+func (in *installer) loadRepos() error {
+	o := &in.opts
+	keysDir := o.KeysDir
+	if keysDir == "" {
+		keysDir = filepath.Join(o.Root, db.KeysDir)
+	}
+	keys, err := sign.LoadKeyRing(keysDir)
+	if err != nil {
+		return err
+	}
+	list := append([]Repo(nil), o.Repos...)
+	reposFile := o.RepositoriesFile
+	if reposFile == "" {
+		reposFile = filepath.Join(o.Root, db.ReposPath)
+	} else if _, err := os.Stat(reposFile); err != nil {
+		return fmt.Errorf("repositories file: %w", err)
+	}
+	lines, err := db.ReadRepositories(reposFile)
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		p := l.URL
+		if strings.Contains(p, "://") {
+			if !strings.HasPrefix(p, "file://") {
+				fmt.Fprintf(in.out, "WARNING: Ignoring %s: network repositories are not supported\n", p)
+				continue
+			}
+			p = strings.TrimPrefix(p, "file://")
+		}
+		p = strings.TrimPrefix(p, "file:")
+		list = append(list, Repo{Tag: l.Tag, Path: p})
+	}
+	seen := map[Repo]bool{}
+	for _, r := range list {
+		if seen[r] {
+			continue
+		}
+		seen[r] = true
+		rp := &repo{tag: r.Tag}
+		idxPath := r.Path
+		if st, err := os.Stat(r.Path); err == nil && st.IsDir() {
+			rp.base = r.Path
+			idxPath = filepath.Join(r.Path, in.arch, "APKINDEX.tar.gz")
+		} else {
+			rp.pkgDir = filepath.Dir(r.Path)
+		}
+		ix, err := index.Load(idxPath, keys, o.AllowUntrusted)
+		if err != nil {
+			if errors.Is(err, sign.ErrUntrusted) {
+				err = fmt.Errorf("%w (trusted keys from %s; use --allow-untrusted to accept it)", err, keysDir)
+			}
+			if o.Diskless {
+				// The boot goes on with the repositories it can trust.
+				fmt.Fprintf(in.out, "WARNING: Ignoring %s: %v\n", r.Path, err)
+				continue
+			}
+			return err
+		}
+		pkgs, err := pkg.ParseIndex(strings.NewReader(string(ix.Text)))
+		if err != nil {
+			return fmt.Errorf("index %s: %w", idxPath, err)
+		}
+		for _, p := range pkgs {
+			p.Repo = len(in.repos)
+			p.RepoTag = r.Tag
+		}
+		rp.pkgs = pkgs
+		in.repos = append(in.repos, rp)
+	}
+	return nil
+}
+
+func (in *installer) pkgFile(p *pkg.Package) string {
+	name := p.Name + "-" + p.Version + ".apk"
+	if p.Repo < 0 || p.Repo >= len(in.repos) {
+		return ""
+	}
+	r := in.repos[p.Repo]
+	if r.pkgDir != "" {
+		return filepath.Join(r.pkgDir, name)
+	}
+	arch := p.Arch
+	if arch == "" || arch == "noarch" {
+		arch = in.arch
+	}
+	return filepath.Join(r.base, arch, name)
+}
+
+// printOK prints apk 2.x's summary line from the database as it now is (failed packages are
+// not counted), or "N errors; ..." when something failed.
+func (in *installer) printOK(sol *solver.Solution) {
+	s := *sol
+	s.InstalledBytes, s.InstalledPackages = 0, len(in.db.Packages)
+	for _, e := range in.db.Packages {
+		s.InstalledBytes += e.Pkg.InstalledSize
+	}
+	fmt.Fprintln(in.out, s.OKLine(solver.StyleAPK2, in.res.Errors))
+}
+
+// decoded is one package's decode outcome, delivered to the writer in install order.
+type decoded struct {
+	p    *pkgstream.Package
+	err  error
+	cost int64
+}
+
+// budget is a byte semaphore acquired strictly in install order (by one dispatcher), so a later
+// package can never starve the one the writer is waiting for.
+type budget struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	avail int64
+}
+
+func newBudget(n int64) *budget {
+	b := &budget{avail: n}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+func (b *budget) acquire(ctx context.Context, n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.avail < n {
+		if ctx.Err() != nil {
+			return false
+		}
+		b.cond.Wait()
+	}
+	b.avail -= n
+	return true
+}
+
+func (b *budget) release(n int64) {
+	b.mu.Lock()
+	b.avail += n
+	b.mu.Unlock()
+	b.cond.Broadcast()
+}
+
+// decodeAll starts the parallel decoders and returns one channel per change (nil for changes
+// that need no package file).
+func (in *installer) decodeAll(ctx context.Context, changes []solver.Change) ([]chan decoded, *budget) {
+	limit := in.opts.MemoryBudget
+	if limit <= 0 {
+		limit = DefaultMemoryBudget
+	}
+	workers := in.opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	bud := newBudget(limit)
+	chans := make([]chan decoded, len(changes))
+	type job struct {
+		i    int
+		cost int64
+	}
+	jobs := make(chan job)
+	for i, c := range changes {
+		if c.New != nil && c.New.InstalledSize > 0 {
+			chans[i] = make(chan decoded, 1)
+		}
+	}
+	go func() {
+		defer close(jobs)
+		for i, c := range changes {
+			if chans[i] == nil {
+				continue
+			}
+			// Compressed file + inflated contents, capped so one huge package can still go alone.
+			cost := min(c.New.Size+c.New.InstalledSize, limit)
+			if !bud.acquire(ctx, cost) {
+				chans[i] <- decoded{err: ctx.Err()}
+				continue
+			}
+			select {
+			case jobs <- job{i, cost}:
+			case <-ctx.Done():
+				bud.release(cost)
+				chans[i] <- decoded{err: ctx.Err()}
+			}
+		}
+	}()
+	for w := 0; w < workers; w++ {
+		go func() {
+			for j := range jobs {
+				p := changes[j.i].New
+				chans[j.i] <- in.decodeOne(p, j.cost)
+			}
+		}()
+	}
+	return chans, bud
+}
+
+func (in *installer) decodeOne(p *pkg.Package, cost int64) decoded {
+	name := p.Name + "-" + p.Version
+	file := in.pkgFile(p)
+	if file == "" {
+		return decoded{err: fmt.Errorf("%s: not in any repository", name), cost: cost}
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return decoded{err: fmt.Errorf("%s: package file: %w", name, err), cost: cost}
+	}
+	id, err := identity(p.Checksum)
+	if err != nil {
+		return decoded{err: fmt.Errorf("%s: index checksum: %w", name, err), cost: cost}
+	}
+	dp, err := pkgstream.Decode(name, raw, id)
+	if err != nil {
+		return decoded{err: fmt.Errorf("%w (file %s)", err, file), cost: cost}
+	}
+	if dp.Info.Name != p.Name || dp.Info.Version != p.Version {
+		return decoded{err: fmt.Errorf("%s: file %s contains %s-%s", name, file, dp.Info.Name, dp.Info.Version), cost: cost}
+	}
+	return decoded{p: dp, cost: cost}
+}
+
+func identity(c string) ([]byte, error) {
+	return db.ParseQ1(c)
+}
+
+// commit installs the changes in order.
+func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
+	o := &in.opts
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ext, err := extract.Open(o.Root, o.OverlayPaths)
+	if err != nil {
+		return err
+	}
+	defer ext.Close()
+	chans, bud := in.decodeAll(ctx, sol.Changes)
+	owners := in.fileOwners()
+	dirs := &dirStates{acl: map[string]extract.ACL{}, touched: map[string]bool{}, updatable: map[string]bool{}}
+	changed := map[*db.Entry]bool{}
+	n := len(sol.Changes)
+	for i, c := range sol.Changes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fmt.Fprintln(in.out, c.Line(i+1, n, solver.StyleAPK2))
+		if c.New == nil {
+			in.purge(c.Old, owners)
+			continue
+		}
+		if c.Old == c.New && !c.Reinstall {
+			// Updating pinning only.
+			if e := in.db.Find(c.New.Name); e != nil {
+				cp := *e.Pkg
+				cp.RepoTag = c.NewTag
+				e.Pkg = &cp
+			}
+			continue
+		}
+		name := c.New.Name + "-" + c.New.Version
+		var dp *pkgstream.Package
+		if chans[i] != nil {
+			d := <-chans[i]
+			if d.err != nil {
+				bud.release(d.cost)
+				in.fail(name, d.err)
+				continue
+			}
+			dp = d.p
+			func() {
+				defer bud.release(d.cost)
+				entry, err := in.installOne(ctx, ext, c, dp, owners, dirs)
+				if err != nil {
+					in.fail(name, err)
+					return
+				}
+				changed[entry] = true
+			}()
+			continue
+		}
+		// Meta package (I:0): nothing to unpack, only recorded.
+		cp := *c.New
+		cp.RepoTag = c.NewTag
+		entry := &db.Entry{Pkg: &cp}
+		in.replaceEntry(c.Old, entry)
+		changed[entry] = true
+		in.res.Installed = append(in.res.Installed, name)
+	}
+	if err := in.fixDirPerms(ext, dirs.updatable); err != nil {
+		return err
+	}
+	if !o.NoScripts {
+		in.runTriggers(ctx, changed, dirs.touched)
+	}
+	return in.db.Write()
+}
+
+func (in *installer) fail(name string, err error) {
+	in.res.Errors++
+	in.res.Failed = append(in.res.Failed, PackageError{Package: name, Err: err})
+	fmt.Fprintf(in.out, "ERROR: %v\n", err)
+}
+
+// fileOwners maps every installed file path to its owning entry.
+func (in *installer) fileOwners() map[string]*db.Entry {
+	m := map[string]*db.Entry{}
+	for _, e := range in.db.Packages {
+		for _, d := range e.Dirs {
+			for _, f := range d.Files {
+				m[f.Name] = e
+			}
+		}
+	}
+	return m
+}
+
+// mayOverwrite is apk's file-conflict rule: same package name or origin, the new package
+// replaces the owner, or --force-overwrite (implied by the diskless boot).
+func (in *installer) mayOverwrite(newp *pkg.Package, replaces []string, owner *db.Entry) bool {
+	if in.opts.Diskless || owner.Pkg.Name == newp.Name {
+		return true
+	}
+	if owner.Pkg.Origin != "" && owner.Pkg.Origin == newp.Origin {
+		return true
+	}
+	for _, r := range replaces {
+		if d, err := pkg.ParseDependency(r); err == nil && d.Name == owner.Pkg.Name {
+			return true
+		}
+	}
+	return false
+}
+
+func (in *installer) installOne(ctx context.Context, ext *extract.Extractor, c solver.Change, dp *pkgstream.Package, owners map[string]*db.Entry, dirs *dirStates) (*db.Entry, error) {
+	o := &in.opts
+	p := c.New
+	name := p.Name + "-" + p.Version
+	if err := extract.Check(name, dp.Files); err != nil {
+		return nil, err
+	}
+	var oldEntry *db.Entry
+	if c.Old != nil {
+		oldEntry = in.db.Find(c.Old.Name)
+	}
+	for _, f := range dp.Files {
+		if f.Type == '5' {
+			continue
+		}
+		if owner := owners[f.Name]; owner != nil && owner != oldEntry && !in.mayOverwrite(p, dp.Info.Replaces, owner) {
+			return nil, fmt.Errorf("%s: trying to overwrite %s owned by %s-%s", name, f.Name, owner.Pkg.Name, owner.Pkg.Version)
+		}
+	}
+	entry := &db.Entry{Pkg: withInstallFields(p, c.NewTag, dp), Triggers: dp.Info.Triggers, Scripts: dp.Scripts}
+	if !o.NoScripts {
+		in.runScript(ctx, entry, dp, "pre-install", c)
+	}
+	ext.ReloadIDs()
+	res, err := ext.Install(name, dp.Files)
+	if err != nil {
+		return nil, err
+	}
+	if res.BrokenXattrs {
+		entry.Flags += "x"
+	}
+	in.noteDirs(res.Dirs, dirs)
+	entry.Dirs = res.Dirs
+	for _, d := range res.Dirs {
+		for _, f := range d.Files {
+			if prev := owners[f.Name]; prev != nil && prev != oldEntry {
+				removeFile(prev, f.Name)
+			}
+			owners[f.Name] = entry
+		}
+	}
+	if oldEntry != nil {
+		in.removeStale(oldEntry, entry, owners)
+	}
+	in.replaceEntry(c.Old, entry)
+	in.res.Installed = append(in.res.Installed, name)
+	if !o.NoScripts {
+		in.runScript(ctx, entry, dp, "post-install", c)
+	}
+	return entry, nil
+}
+
+// withInstallFields copies the index record and adds what only .PKGINFO carries (replaces).
+func withInstallFields(p *pkg.Package, tag string, dp *pkgstream.Package) *pkg.Package {
+	cp := *p
+	cp.RepoTag = tag
+	cp.Replaces = nil
+	for _, r := range dp.Info.Replaces {
+		if d, err := pkg.ParseDependency(r); err == nil {
+			cp.Replaces = append(cp.Replaces, d)
+		}
+	}
+	cp.ReplacesPriority = dp.Info.ReplacesPriority
+	return &cp
+}
+
+func (in *installer) runScript(ctx context.Context, e *db.Entry, dp *pkgstream.Package, typ string, c solver.Change) {
+	args := []string{c.New.Version}
+	if c.Old != nil {
+		typ = strings.Replace(typ, "install", "upgrade", 1)
+		args = append(args, c.Old.Version)
+	}
+	for _, s := range dp.Scripts {
+		if s.Type != typ {
+			continue
+		}
+		pv := e.Pkg.Name + "-" + e.Pkg.Version
+		err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: typ, Data: s.Data, Args: args}, in.out, in.opts.Quiet)
+		if err != nil {
+			// apk marks the package "broken script", counts an error and carries on.
+			in.res.Errors++
+			if !strings.Contains(e.Flags, "s") {
+				e.Flags += "s"
+			}
+			fmt.Fprintf(in.out, "ERROR: %s: %v\n", pv, err)
+		}
+	}
+}
+
+func removeFile(e *db.Entry, name string) {
+	for di := range e.Dirs {
+		fs := e.Dirs[di].Files
+		for fi := range fs {
+			if fs[fi].Name == name {
+				e.Dirs[di].Files = append(fs[:fi:fi], fs[fi+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// removeStale deletes files the old version owned that the new one does not.
+func (in *installer) removeStale(old, nw *db.Entry, owners map[string]*db.Entry) {
+	for _, d := range old.Dirs {
+		for _, f := range d.Files {
+			if owners[f.Name] == old {
+				os.Remove(filepath.Join(in.opts.Root, f.Name))
+				delete(owners, f.Name)
+			}
+		}
+	}
+}
+
+// purge removes a package's files (not directories) and its record.
+func (in *installer) purge(p *pkg.Package, owners map[string]*db.Entry) {
+	e := in.db.Find(p.Name)
+	if e == nil {
+		return
+	}
+	for _, d := range e.Dirs {
+		for _, f := range d.Files {
+			if owners[f.Name] == e {
+				os.Remove(filepath.Join(in.opts.Root, f.Name))
+				delete(owners, f.Name)
+			}
+		}
+	}
+	in.replaceEntry(p, nil)
+}
+
+func (in *installer) replaceEntry(old *pkg.Package, nw *db.Entry) {
+	if old != nil {
+		for i, e := range in.db.Packages {
+			if e.Pkg.Name == old.Name {
+				if nw == nil {
+					in.db.Packages = append(in.db.Packages[:i:i], in.db.Packages[i+1:]...)
+				} else {
+					in.db.Packages[i] = nw
+				}
+				return
+			}
+		}
+	}
+	if nw != nil {
+		in.db.Packages = append(in.db.Packages, nw)
+	}
+}
+
+// dirACL is apk_db_dir_apply_diri_permissions: the owner with the lowest uid (then gid) decides;
+// owners with the same uid and gid narrow the mode to the bits they all grant.
+func dirACL(cur extract.ACL, have bool, acl extract.ACL) extract.ACL {
+	switch {
+	case !have || acl.UID < cur.UID || acl.UID == cur.UID && acl.GID < cur.GID:
+		return acl
+	case acl.UID == cur.UID && acl.GID == cur.GID:
+		cur.Mode &= acl.Mode
+	}
+	return cur
+}
+
+// fixDirPerms applies apk 2.x's end-of-commit directory permissions
+// (apk_db_update_directory_permissions) to the updatable directories: the ACL merged over
+// every package that owns the directory.
+func (in *installer) fixDirPerms(ext *extract.Extractor, updatable map[string]bool) error {
+	merged := map[string]extract.ACL{}
+	var names []string
+	for _, e := range in.db.Packages {
+		for _, d := range e.Dirs {
+			if !updatable[d.Name] || d.Name == "" {
+				continue
+			}
+			cur, have := merged[d.Name]
+			if !have {
+				names = append(names, d.Name)
+			}
+			merged[d.Name] = dirACL(cur, have, d.ACL)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := ext.SetDirACL(n, merged[n]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// noteDirs records, as apk_db_dir_prepare does, which directories may have their permissions
+// fixed up at the end: those this transaction created, and existing ones whose metadata
+// matches what their owners (including this package) declare.
+func (in *installer) noteDirs(dirs []extract.DirRecord, st *dirStates) {
+	for _, d := range dirs {
+		cur, have := st.acl[d.Name]
+		if !have {
+			// Owners already installed before this transaction count too.
+			for _, e := range in.db.Packages {
+				for _, od := range e.Dirs {
+					if od.Name == d.Name {
+						cur, have = dirACL(cur, have, od.ACL), true
+					}
+				}
+			}
+		}
+		cur = dirACL(cur, have, d.ACL)
+		st.acl[d.Name] = cur
+		st.touched[d.Name] = true
+		if d.Created {
+			st.updatable[d.Name] = true
+		} else if !st.updatable[d.Name] {
+			e := d.Existing
+			st.updatable[d.Name] = e.UID == cur.UID && e.GID == cur.GID && e.Mode == cur.Mode
+		}
+	}
+}
+
+type dirStates struct {
+	acl       map[string]extract.ACL
+	touched   map[string]bool
+	updatable map[string]bool
+}
+
+// runTriggers runs the .trigger script of every package whose trigger globs match a directory:
+// a package changed in this transaction sees all matching directories, others only the
+// directories this transaction touched (apk 2.x commit.c run_triggers).
+func (in *installer) runTriggers(ctx context.Context, changed map[*db.Entry]bool, touched map[string]bool) {
+	var allDirs []string
+	seen := map[string]bool{}
+	for _, e := range in.db.Packages {
+		for _, d := range e.Dirs {
+			if !seen[d.Name] {
+				seen[d.Name] = true
+				allDirs = append(allDirs, d.Name)
+			}
+		}
+	}
+	for _, e := range in.db.Packages {
+		if len(e.Triggers) == 0 {
+			continue
+		}
+		var script []byte
+		for _, s := range e.Scripts {
+			if s.Type == "trigger" {
+				script = s.Data
+			}
+		}
+		if script == nil {
+			continue
+		}
+		var args []string
+		for _, d := range allDirs {
+			if !changed[e] && !touched[d] {
+				continue
+			}
+			for _, g := range e.Triggers {
+				if ok, _ := path.Match(g, "/"+d); ok {
+					args = append(args, "/"+d)
+					break
+				}
+			}
+		}
+		if len(args) == 0 {
+			continue
+		}
+		pv := e.Pkg.Name + "-" + e.Pkg.Version
+		if err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: "trigger", Data: script, Args: args}, in.out, in.opts.Quiet); err != nil {
+			in.res.Errors++
+			if !strings.Contains(e.Flags, "s") {
+				e.Flags += "s"
+			}
+			fmt.Fprintf(in.out, "ERROR: %s: %v\n", pv, err)
+		}
+	}
+}
