@@ -293,6 +293,27 @@ func installWorld(ctx context.Context, s *state) error {
 	if e.Deps.Install == nil {
 		return fmt.Errorf("no installer configured")
 	}
+	// Package scripts run chrooted into the new root and expect /dev, /proc and /sys there
+	// (Alpine binds them around apk add too).
+	var bound []string
+	for _, d := range []string{"sys", "proc", "dev"} {
+		dst := filepath.Join(s.newRoot, d)
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return err
+		}
+		if err := e.Actions.Mount(e.path(d), dst, "", MSBind, ""); err != nil {
+			e.Log.Warnf("world", "bind /%s for package scripts: %v", d, err)
+			continue
+		}
+		bound = append(bound, dst)
+	}
+	defer func() {
+		for i := len(bound) - 1; i >= 0; i-- {
+			if err := e.Actions.Unmount(bound[i], mntDetach); err != nil {
+				e.Log.Warnf("world", "unmount %s: %v", e.rel(bound[i]), err)
+			}
+		}
+	}()
 	res, err := e.Deps.Install(ctx, InstallRequest{
 		Root: s.newRoot, Repos: s.repos, KeysDir: keys, Arch: e.Arch, World: world,
 		OverlayPaths: s.placed, KeepApkNew: s.cfg.KeepApkNew, Quiet: s.cfg.Quiet, Out: e.Log.Console(),

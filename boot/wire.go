@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ramboot/ramboot/internal/apkinstall"
 	"github.com/ramboot/ramboot/internal/bootmedia"
 	"github.com/ramboot/ramboot/internal/coldplug"
 	"github.com/ramboot/ramboot/internal/kmod"
@@ -20,8 +21,8 @@ import (
 const passwordTimeout = 60 * time.Second
 
 // DefaultDeps wires the real ramboot packages: internal/kmod, internal/coldplug (via the plan),
-// internal/bootmedia with a netlink uevent listener, and overlay. Install is left for the caller
-// (internal/apkinstall.Add, see cmd/init). console is where password prompts go.
+// internal/bootmedia with a netlink uevent listener, overlay and internal/apkinstall. console is
+// where password prompts go.
 func DefaultDeps(console io.Writer, arch string) Deps {
 	return Deps{
 		LoadIndex: func(dir string) (coldplug.Index, error) { return kmod.Load(dir) },
@@ -54,7 +55,30 @@ func DefaultDeps(console io.Writer, arch string) Deps {
 			return res.Placed, res.Refused, nil
 		},
 		Backups: overlay.Backups,
+		Install: InstallApk,
 	}
+}
+
+// InstallApk installs the world with internal/apkinstall in diskless mode (Alpine's
+// --initramfs-diskless-boot: unsatisfiable entries dropped and named, per-package failures do not
+// stop the others, overlay files win).
+func InstallApk(ctx context.Context, req InstallRequest) (*InstallResult, error) {
+	opts := apkinstall.Options{
+		Root: req.Root, KeysDir: req.KeysDir, Arch: req.Arch, InitDB: true, Quiet: req.Quiet,
+		Progress: true, OverlayPaths: req.OverlayPaths, Diskless: true, Out: req.Out,
+	}
+	for _, r := range req.Repos {
+		opts.Repos = append(opts.Repos, apkinstall.Repo{Path: r})
+	}
+	res, err := apkinstall.Add(ctx, opts, req.World)
+	if res == nil {
+		return nil, err
+	}
+	out := &InstallResult{Installed: res.Installed, Dropped: res.Dropped}
+	for _, f := range res.Failed {
+		out.Failed = append(out.Failed, f.Error())
+	}
+	return out, err
 }
 
 // findMediaReal runs bootmedia.Find with hot-plug events from the kernel.

@@ -40,7 +40,6 @@ func pid1() {
 		InitEnv:       initEnv(),
 	}
 	env.Deps = boot.DefaultDeps(os.Stdout, env.Arch)
-	env.Deps.Install = install
 	var res *boot.Result
 	err := func() (err error) {
 		defer func() {
