@@ -34,9 +34,9 @@
 //   - Timeout + USBDelay after the start → stop with whatever was found (possibly nothing).
 //
 // A device is pending while its sysfs entry exists but DEVROOT has no node yet (devtmpfs creates
-// it moments later) — re-checked every 10 ms — or while a failed mount awaits its one retry
-// (retried after the next uevent, since coldplug may still be loading the filesystem modules,
-// and once more before giving up).
+// it moments later); the node is re-checked every 10 ms. A failed mount is retried once — after
+// the next uevent (coldplug may have just loaded the filesystem or codepage modules) or 100 ms
+// later, whichever is first, and at the latest just before Find returns.
 //
 // Find returns an error only for unusable options or an unreadable sysfs; "nothing found" is a
 // Result with no repositories, for the boot plan to judge.
@@ -90,6 +90,8 @@ const (
 
 	nodePoll = 10 * time.Millisecond // re-check for a device node devtmpfs has not created yet
 	sysPoll  = 50 * time.Millisecond // sysfs re-scan interval when there is no event source
+	// retryDelay is when a failed mount is retried if no uevent (e.g. a module load) comes first.
+	retryDelay = 100 * time.Millisecond
 )
 
 // Options configures Find. SysRoot, DevRoot, MediaRoot and Mounter are required.
@@ -156,10 +158,11 @@ func (r *Result) Kept() []Medium {
 // devState tracks one device across scans.
 type devState struct {
 	m        Medium
-	final    bool // nothing more to do unless a uevent says the device changed
-	waitNode bool // sysfs entry present, node not yet
-	mountErr int  // failed mount attempts
-	retry    bool // a failed mount to retry after the next event / before finishing
+	final    bool      // nothing more to do unless a uevent says the device changed
+	waitNode bool      // sysfs entry present, node not yet
+	mountErr int       // failed mount attempts
+	retry    bool      // a failed mount awaiting its one retry
+	retryAt  time.Time // retry then at the latest (sooner after a uevent)
 }
 
 type finder struct {
@@ -227,6 +230,9 @@ func Find(ctx context.Context, opts Options) (*Result, error) {
 		wake := deadline
 		if repo && settleAt.Before(wake) {
 			wake = settleAt
+		}
+		if t := f.nextRetry(); !t.IsZero() && t.Before(wake) {
+			wake = t
 		}
 		if pending || events == nil {
 			poll := sysPoll
@@ -325,7 +331,7 @@ func (f *finder) status() (repo, ovl, pending bool) {
 			repo = repo || len(d.m.Repos) > 0
 			ovl = ovl || len(d.m.Overlays) > 0
 		}
-		if d.waitNode || d.retry {
+		if d.waitNode {
 			pending = true
 		}
 	}
@@ -382,7 +388,7 @@ func (f *finder) scan(afterEvent bool) error {
 			d = &devState{m: Medium{Dev: name}}
 			f.devs[name] = d
 		}
-		if d.retry && afterEvent {
+		if d.retry && (afterEvent || !time.Now().Before(d.retryAt)) {
 			d.retry = false
 			f.mountAndScan(d)
 			continue
@@ -393,6 +399,17 @@ func (f *finder) scan(afterEvent bool) error {
 		f.handle(d)
 	}
 	return nil
+}
+
+// nextRetry is the earliest scheduled mount retry, zero if none.
+func (f *finder) nextRetry() time.Time {
+	var t time.Time
+	for _, d := range f.devs {
+		if d.retry && (t.IsZero() || d.retryAt.Before(t)) {
+			t = d.retryAt
+		}
+	}
+	return t
 }
 
 func (f *finder) retryMounts() {
@@ -512,6 +529,7 @@ func (f *finder) mountAndScan(d *devState) {
 			// vfat fails with EINVAL until nls_cp437/nls_ascii are loaded, isofs is absent until
 			// coldplug loads it: retry once after the next event or before giving up.
 			d.retry = true
+			d.retryAt = time.Now().Add(retryDelay)
 			d.m.Reason = fmt.Sprintf("mount %s read-only as %s failed (will retry): %v", d.m.Node, d.m.Info.Type, err)
 			d.m.At = f.since()
 			f.logf("%s: %s", d.m.Dev, d.m.Reason)
