@@ -326,7 +326,11 @@ func TestFindHotplug(t *testing.T) {
 	var mu sync.Mutex
 	o := e.opts()
 	o.Events = uevent.ChanSource(events)
-	o.OnEvent = func(ev uevent.Event) { mu.Lock(); seen = append(seen, ev.Action+" "+ev.Modalias+ev.DevName); mu.Unlock() }
+	o.OnEvent = func(ev uevent.Event) {
+		mu.Lock()
+		seen = append(seen, ev.Action+" "+ev.Modalias+ev.DevName)
+		mu.Unlock()
+	}
 
 	var appeared time.Time
 	go func() {
