@@ -10,6 +10,7 @@
 //		Events:    listener,                 // uevent.Source; nil = poll sysfs instead
 //		OnEvent:   func(ev uevent.Event) { loader.HandleEvent(ev) }, // coldplug for hot-plugged devices
 //		PrepareFS: loader.LoadFS,            // load isofs / vfat+nls before mount(2)
+//		Rescan:    func() { loader.Coldplug() }, // catch devices added before Events was open
 //		Timeout:   5 * time.Second,          // overall bound
 //		USBDelay:  usbdelay,                 // usbdelay=N
 //		Prefer:    []string{"LABEL=ALPINE"}, // media matching a hint sort first
@@ -105,6 +106,11 @@ type Options struct {
 	OnEvent func(uevent.Event) // called for every event first (e.g. coldplug.Loader.HandleEvent)
 	// PrepareFS loads what mounting fstype needs (e.g. coldplug.Loader.LoadFS); nil = nothing.
 	PrepareFS func(fstype string) error
+	// Rescan re-walks the devices for modules (e.g. func() { loader.Coldplug() }). Find calls it
+	// once at the start — the event source is open by then, so a device that appeared after the
+	// boot's coldplug but before the listener (an async SCSI scan finding the CD) is not lost —
+	// after a uevent overflow, and on every poll when there is no event source.
+	Rescan func()
 
 	Timeout  time.Duration // 0 = DefaultTimeout
 	Settle   time.Duration // 0 = DefaultSettle
@@ -201,6 +207,7 @@ func Find(ctx context.Context, opts Options) (*Result, error) {
 	lastBlock := f.start
 	var firstRepo time.Time
 	why := ""
+	f.rescan()
 	if err := f.scan(false); err != nil {
 		return nil, err
 	}
@@ -251,6 +258,7 @@ func Find(ctx context.Context, opts Options) (*Result, error) {
 				if errors.Is(e.err, uevent.ErrOverflow) {
 					f.logf("uevent overflow: rescanning sysfs")
 					lastBlock = time.Now()
+					f.rescan()
 					if err := f.scan(true); err != nil {
 						return nil, err
 					}
@@ -272,6 +280,9 @@ func Find(ctx context.Context, opts Options) (*Result, error) {
 				return nil, err
 			}
 		case <-timer.C:
+			if events == nil {
+				f.rescan() // no events: hot-plugged devices' modules are found by walking
+			}
 			if err := f.scan(false); err != nil {
 				return nil, err
 			}
@@ -323,6 +334,12 @@ func (f *finder) logf(format string, args ...any) {
 }
 
 func (f *finder) since() time.Duration { return time.Since(f.start) }
+
+func (f *finder) rescan() {
+	if f.opts.Rescan != nil {
+		f.opts.Rescan()
+	}
+}
 
 // status reports whether a repository / overlay was found and whether any device is pending.
 func (f *finder) status() (repo, ovl, pending bool) {

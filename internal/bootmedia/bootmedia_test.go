@@ -19,6 +19,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ramboot/ramboot/internal/bootmedia"
+	"github.com/ramboot/ramboot/internal/coldplug"
+	"github.com/ramboot/ramboot/internal/kmod"
+	"github.com/ramboot/ramboot/internal/kmod/kmodtest"
 	"github.com/ramboot/ramboot/internal/uevent"
 )
 
@@ -568,5 +571,66 @@ func TestFindOptionsAndCancel(t *testing.T) {
 	res, err := bootmedia.Find(ctx, o)
 	if err != nil || !strings.HasPrefix(res.Why, "cancelled") || time.Since(start) > time.Second {
 		t.Errorf("Find(cancelled ctx) = %v, %v after %v; want a prompt 'cancelled' result", res, err, time.Since(start))
+	}
+}
+
+// cdKernel is a fake module loader: loading sr_mod makes the CD drive (with a disc) appear, as
+// the kernel does once the driver binds the SCSI device.
+type cdKernel struct {
+	t      *testing.T
+	e      *env
+	img    string
+	tree   string
+	loaded []string
+}
+
+func (k *cdKernel) LoadModule(path, params string) error {
+	name := coldplug.NormName(path)
+	k.loaded = append(k.loaded, name)
+	if name == "sr_mod" {
+		k.e.addDisk(k.t, "sr0", k.img, k.tree)
+	}
+	return nil
+}
+
+// TestFindRescanCatchesMissedDevice: the CD's SCSI device appeared after the boot's coldplug but
+// before the uevent listener opened, so its event is lost. Find's initial Rescan (coldplug walk)
+// loads sr_mod, the CD appears and is found — with real coldplug and kmod code.
+func TestFindRescanCatchesMissedDevice(t *testing.T) {
+	e := newEnv(t)
+	modDir := filepath.Join(t.TempDir(), "6.1.0-test")
+	mods, builtin := kmodtest.VirtioTree()
+	if err := kmodtest.WriteTree(modDir, mods, builtin); err != nil {
+		t.Fatal(err)
+	}
+	if err := kmod.BuildIndex(modDir); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := kmod.Load(modDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scsi := filepath.Join(e.sys, "sys", "bus", "scsi", "devices", "1:0:0:0")
+	write(t, filepath.Join(scsi, "modalias"), "scsi:t-0x05\n")
+	k := &cdKernel{t: t, e: e, img: isoImage(t, "ALPINE"), tree: tree(t, "apks/.boot_repository", "h.apkovl.tar.gz")}
+	loader := coldplug.New(coldplug.Options{Index: ix, SysRoot: e.sys, Loader: k})
+
+	o := e.opts()
+	o.Events = uevent.ChanSource(make(chan uevent.Event)) // open, but the CD's event was missed
+	o.PrepareFS = loader.LoadFS
+	rescans := 0
+	o.Rescan = func() { rescans++; loader.Coldplug() }
+	res, err := bootmedia.Find(context.Background(), o)
+	if err != nil {
+		t.Fatalf("Find() error: %v", err)
+	}
+	if d := cmp.Diff([]string{filepath.Join(e.media, "sr0", "apks")}, res.Repos); d != "" {
+		t.Errorf("Find() repos mismatch (-want +got):\n%s", d)
+	}
+	if rescans != 1 {
+		t.Errorf("Find() called Rescan %d times with an event source, want 1", rescans)
+	}
+	if d := cmp.Diff([]string{"scsi_common", "scsi_mod", "cdrom", "sr_mod", "isofs"}, k.loaded); d != "" {
+		t.Errorf("modules loaded mismatch (-want +got):\n%s", d)
 	}
 }
