@@ -60,6 +60,11 @@ func readBack(t *testing.T, img string) (map[string][32]byte, string) {
 				continue
 			}
 			data, err := fsys.ReadFile(p)
+			if info, ierr := e.Info(); err != nil && ierr == nil && info.Size() == 0 {
+				// go-diskfs's FAT reader cannot open an empty file without clusters, which is
+				// how the FAT spec (and mkfs.fat/mtools/Linux) store them.
+				data, err = nil, nil
+			}
 			if err != nil {
 				t.Fatalf("ReadFile(%s) = %v", p, err)
 			}
