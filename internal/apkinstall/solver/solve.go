@@ -5,15 +5,15 @@ import (
 	"github.com/ramboot/ramboot/internal/apkinstall/version"
 )
 
-// Solver flags (apk's APK_SOLVERF_*), set per package through inheritance from world entries.
+// Internal names of the solver flags.
 const (
-	flagUpgrade uint32 = 1 << iota
-	flagAvailable
-	flagReinstall
-	flagLatest
-	flagIgnoreConflict
-	flagInstalled
-	flagRemove
+	flagUpgrade        = uint32(FlagUpgrade)
+	flagAvailable      = uint32(FlagAvailable)
+	flagReinstall      = uint32(FlagReinstall)
+	flagLatest         = uint32(FlagLatest)
+	flagIgnoreConflict = uint32(FlagIgnoreConflict)
+	flagInstalled      = uint32(FlagInstalled)
+	flagRemove         = uint32(FlagRemove)
 )
 
 // state is one solver run (apk's struct apk_solver_state).
@@ -29,6 +29,7 @@ type state struct {
 	defaultRepos   uint64
 	orderID        uint32
 	ignoreConflict bool
+	preupgrade     bool
 	changes        []change
 }
 
@@ -218,7 +219,7 @@ func (s *state) discoverName(n *name) {
 		}
 	}
 	var order uint32
-	if !n.solverFlagsSet {
+	if n.solverFlagsSet {
 		order |= 1 << 31
 	}
 	if len(n.providers) != numVirtual {
@@ -500,7 +501,7 @@ func (s *state) compareProviders(pA, pB provider) int {
 		if r := b.conflicts - a.conflicts; r != 0 {
 			return r
 		}
-		if flags&flagInstalled != 0 {
+		if (s.preupgrade && flags&flagUpgrade == 0) || flags&flagInstalled != 0 {
 			if r := b2i(a.installed) - b2i(b.installed); r != 0 {
 				return r
 			}

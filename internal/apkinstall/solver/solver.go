@@ -20,6 +20,26 @@ type Repository struct {
 	Packages []*pkg.Package
 }
 
+// Flags are apk's solver flags (APK_SOLVERF_*).
+type Flags uint32
+
+// Solver flags.
+const (
+	FlagUpgrade        Flags = 1 << iota // prefer the newest version over the installed one
+	FlagAvailable                        // prefer packages available from a repository (upgrade -a)
+	FlagReinstall                        // reinstall even if unchanged (fix)
+	FlagLatest                           // always pick the latest version (-l)
+	FlagIgnoreConflict                   // ignore conflicts (--force-broken-... internal)
+	FlagInstalled                        // keep installed versions (upgrade --ignore)
+	FlagRemove                           // solving for a removal
+)
+
+// NameFlags are flags set on every provider of one name (apk_solver_set_name_flags): Flags
+// apply to the providers, Inheritable also to what they pull in.
+type NameFlags struct {
+	Flags, Inheritable Flags
+}
+
 // Request is one solve.
 type Request struct {
 	World     []pkg.Dependency
@@ -31,6 +51,14 @@ type Request struct {
 	// Arch lists the architectures packages may have (apk 3 marks others uninstallable);
 	// empty disables the check. "noarch" is always accepted.
 	Arch []string
+	// Flags apply to everything the world pulls in (apk_solver_solve's solver_flags).
+	Flags Flags
+	// NameFlags are per-name flags, e.g. apk add -u NAME (Flags and Inheritable = upgrade) or
+	// apk fix NAME (reinstall). apk add sets an entry, possibly zero, for every name on its
+	// command line; names with an entry are selected before the others.
+	NameFlags map[string]NameFlags
+	// Preupgrade is apk's performing_preupgrade: prefer installed versions unless upgrading.
+	Preupgrade bool
 }
 
 // Change is one step of the changeset. Old == nil installs, New == nil removes; Old == New
@@ -111,8 +139,8 @@ func Solve(req Request) (*Solution, error) {
 
 	broken := make([]bool, len(world))
 	sol := &Solution{}
-	for {
-		s := solveOnce(d, world, worldTags, broken)
+	for attempt := 0; ; attempt++ {
+		s := solveOnce(d, &req, attempt == 0, world, worldTags, broken)
 		if s.errors == 0 {
 			sol.fill(s)
 			return sol, nil
@@ -142,9 +170,23 @@ func Solve(req Request) (*Solution, error) {
 	}
 }
 
-func solveOnce(d *db, world []dep, worldTags []int, broken []bool) *state {
+func solveOnce(d *db, req *Request, first bool, world []dep, worldTags []int, broken []bool) *state {
 	d.reset()
-	s := &state{db: d}
+	s := &state{db: d, preupgrade: req.Preupgrade, ignoreConflict: req.Flags&FlagIgnoreConflict != 0}
+	// apk sets name flags before solving; a --force-broken-world restart clears package state
+	// and with it these flags, which is reproduced by applying them to the first attempt only.
+	for nm, f := range req.NameFlags {
+		n := d.getName(nm)
+		n.solverFlagsSet = true
+		if !first {
+			continue
+		}
+		for _, p := range n.providers {
+			p.pkg.flags |= uint32(f.Flags)
+			p.pkg.flagsInheritable |= uint32(f.Inheritable)
+		}
+	}
+	s.flagsInherit = uint32(req.Flags)
 	s.dirty.sel = dirtyLink
 	s.unresolved.sel = unresLink
 	s.selectable.sel = unresLink

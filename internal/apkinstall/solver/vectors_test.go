@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ramboot/ramboot/internal/apkinstall/pkg"
+	"github.com/ramboot/ramboot/internal/apkinstall/version"
 	"github.com/ramboot/ramboot/internal/testdata"
 )
 
@@ -77,13 +78,18 @@ func parseVector(t *testing.T, path string) *vector {
 	return v
 }
 
-// runAdd emulates `apk --simulate add ARGS` on the vector and returns apk's output.
-func runAdd(v *vector) (string, error) {
+// runApk emulates `apk --simulate APPLET ARGS` (add, upgrade, del, fix) on the vector the way
+// apk-tools' applets drive the solver, and returns apk's output.
+func runApk(v *vector) (string, error) {
 	var out strings.Builder
 	brokenWorld := false
-	var applet string
-	var pkgs []string
-	virtual := ""
+	applet := ""
+	var args []string
+	var virtual string
+	var flags Flags  // applet solver flags (-u, -l, -a)
+	depends := false // fix --depends
+	prune, ignore, preupgradeOnly := false, false, false
+	preDeps := []string{"apk-tools"}
 	for i := 0; i < len(v.args); i++ {
 		a := v.args[i]
 		switch {
@@ -91,50 +97,126 @@ func runAdd(v *vector) (string, error) {
 			brokenWorld = true
 		case a == "--no-network" && len(v.repos) == 0:
 			// nothing to mask: the vector has no repositories
-		case a == "add" && applet == "":
+		case applet == "" && (a == "add" || a == "upgrade" || a == "del" || a == "fix"):
 			applet = a
 		case a == "-t" || a == "--virtual":
 			i++
 			virtual = v.args[i]
+		case a == "-u" || a == "--upgrade":
+			flags |= FlagUpgrade
+		case a == "-l" || a == "--latest":
+			flags |= FlagLatest
+		case a == "-a" || a == "--available":
+			flags |= FlagAvailable
+		case a == "-d" || a == "--depends":
+			depends = true
+		case a == "--prune":
+			prune = true
+		case a == "--ignore":
+			ignore = true
+		case a == "--self-upgrade-only" || a == "--preupgrade-only":
+			preupgradeOnly = true
+		case a == "--preupgrade-depends":
+			i++
+			preDeps = append(preDeps, v.args[i])
 		case strings.HasPrefix(a, "-"):
 			return "", fmt.Errorf("unsupported option %s", a)
 		default:
-			pkgs = append(pkgs, a)
+			args = append(args, a)
 		}
-	}
-	if applet != "add" {
-		return "", fmt.Errorf("unsupported applet in %q", v.args)
 	}
 	world, err := ParseWorld(v.world)
 	if err != nil {
 		return "", err
 	}
-	add, err := ParseWorld(pkgs)
-	if err != nil {
-		fmt.Fprintf(&out, "ERROR: %v\n", err)
-		return out.String(), nil
-	}
-	repos := v.repos
-	if virtual != "" {
-		// apk add -t NAME=VER: an empty meta package depending on the arguments.
-		vd, err := pkg.ParseDependency(virtual)
-		if err != nil || vd.Version == "" {
-			return "", fmt.Errorf("bad virtual %q", virtual)
-		}
-		if len(add) == 0 {
-			out.WriteString("WARNING: creating empty virtual package\n")
-		}
-		vp := &pkg.Package{Name: vd.Name, Version: vd.Version, Checksum: "virtual", Depends: add}
-		repos = append([]Repository{{Packages: []*pkg.Package{vp}}}, repos...)
-		add = []pkg.Dependency{{Name: vd.Name, Op: pkg.Equal, Version: vd.Version}}
-	}
 	req := Request{
-		World:       AddWorld(world, add),
-		Repos:       repos,
+		World:       world,
+		Repos:       v.repos,
 		Installed:   v.installed,
 		BrokenWorld: brokenWorld,
 		Arch:        []string{"x86_64"},
+		NameFlags:   map[string]NameFlags{},
 	}
+	switch applet {
+	case "add":
+		add, err := ParseWorld(args)
+		if err != nil {
+			return "ERROR: " + err.Error() + "\n", nil
+		}
+		if virtual != "" {
+			// apk add -t NAME=VER: an empty meta package depending on the arguments.
+			vd, err := pkg.ParseDependency(virtual)
+			if err != nil || vd.Conflict || vd.Op != pkg.Equal {
+				return "ERROR: " + virtual + ": bad package specifier\n", nil
+			}
+			if len(add) == 0 {
+				out.WriteString("WARNING: creating empty virtual package\n")
+			}
+			vp := &pkg.Package{Name: vd.Name, Version: vd.Version, Checksum: "virtual", Depends: add}
+			req.Repos = append([]Repository{{Packages: []*pkg.Package{vp}}}, req.Repos...)
+			add = []pkg.Dependency{vd}
+		}
+		req.World = AddWorld(world, add)
+		for _, d := range add {
+			req.NameFlags[d.Name] = NameFlags{flags, flags}
+		}
+	case "upgrade":
+		flags |= FlagUpgrade
+		if preupgradeOnly {
+			return preupgrade(v, req, flags, preDeps)
+		}
+		if flags&FlagAvailable != 0 {
+			for i := range req.World {
+				if req.World[i].Op == pkg.Checksum {
+					req.World[i].Op, req.World[i].Version = pkg.Any, ""
+				}
+			}
+		}
+		if prune {
+			var kept []pkg.Dependency
+			for _, d := range req.World {
+				if inRepo(v, d.Name) {
+					kept = append(kept, d)
+				}
+			}
+			req.World = kept
+		}
+		if len(args) > 0 {
+			if !ignore {
+				flags &^= FlagUpgrade
+			}
+			for _, a := range args {
+				if ignore {
+					req.NameFlags[a] = NameFlags{Flags: FlagInstalled}
+				} else {
+					req.NameFlags[a] = NameFlags{Flags: FlagUpgrade}
+				}
+			}
+		}
+		req.Flags = flags
+	case "del":
+		for _, a := range args {
+			req.World = delWorld(req.World, a)
+			req.NameFlags[a] = NameFlags{Flags: FlagRemove}
+		}
+	case "fix":
+		if flags == 0 {
+			flags = FlagReinstall
+		}
+		for _, a := range args {
+			nf := NameFlags{Flags: flags}
+			if depends {
+				nf.Inheritable = flags
+			}
+			req.NameFlags[a] = nf
+		}
+	default:
+		return "", fmt.Errorf("unsupported applet in %q", v.args)
+	}
+	return solveAndPrint(&out, req)
+}
+
+func solveAndPrint(out *strings.Builder, req Request) (string, error) {
 	sol, err := Solve(req)
 	var serr *Error
 	switch {
@@ -142,9 +224,91 @@ func runAdd(v *vector) (string, error) {
 		out.WriteString(serr.Report)
 		return out.String(), nil
 	case err != nil:
-		fmt.Fprintf(&out, "ERROR: %v\n", err)
+		fmt.Fprintf(out, "ERROR: %v\n", err)
 		return out.String(), nil
 	}
+	if err := sol.WriteSimulation(out, StyleAPK3); err != nil {
+		return "", err
+	}
+	return out.String(), nil
+}
+
+// inRepo reports whether a repository package provides name (apk upgrade --prune keeps those).
+func inRepo(v *vector, name string) bool {
+	for _, r := range v.repos {
+		for _, p := range r.Packages {
+			if p.Name == name {
+				return true
+			}
+			for _, d := range p.Provides {
+				if d.Name == name {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// delWorld drops the world entry of name (apk del without -r).
+func delWorld(world []pkg.Dependency, name string) []pkg.Dependency {
+	var out []pkg.Dependency
+	for _, d := range world {
+		if d.Name != name {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// preupgrade is apk upgrade --preupgrade-only: upgrade apk-tools (and --preupgrade-depends)
+// first, preferring installed versions for everything else.
+func preupgrade(v *vector, req Request, flags Flags, depArgs []string) (string, error) {
+	deps, err := ParseWorld(nil)
+	if err != nil {
+		return "", err
+	}
+	for _, a := range depArgs {
+		d, err := pkg.ParseDependency(a)
+		if err != nil {
+			return "", err
+		}
+		deps = AddWorld(deps, []pkg.Dependency{d})
+	}
+	found := false
+	for _, d := range deps {
+		var inst *pkg.Package
+		for _, p := range v.installed {
+			if p.Name == d.Name {
+				inst = p
+			}
+		}
+		// apk_dep_is_materialized: the installed package must match the dependency
+		if inst == nil && !d.Conflict || inst != nil && d.MatchVersion(inst.Version) == d.Conflict {
+			continue
+		}
+		if inst == nil {
+			continue
+		}
+		for _, r := range v.repos {
+			for _, p := range r.Packages {
+				if p.Name == d.Name && version.Compare(p.Version, inst.Version) > 0 {
+					req.NameFlags[d.Name] = NameFlags{Flags: flags}
+					found = true
+				}
+			}
+		}
+	}
+	if !found {
+		return "", nil
+	}
+	req.Preupgrade = true
+	var out strings.Builder
+	sol, err := Solve(req)
+	if err != nil || len(sol.Changes) == 0 {
+		return "", nil
+	}
+	out.WriteString("Preupgrading:\n")
 	if err := sol.WriteSimulation(&out, StyleAPK3); err != nil {
 		return "", err
 	}
@@ -177,7 +341,7 @@ func TestUpstreamVectors(t *testing.T) {
 			if v.cache != "" {
 				t.Skip("@CACHE: the package cache (etc/apk/cache/installed) is not a concept the boot needs")
 			}
-			got, err := runAdd(v)
+			got, err := runApk(v)
 			if err != nil {
 				if mustPass {
 					t.Fatalf("%s: %v", name, err)
