@@ -1,0 +1,430 @@
+package lbu
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+
+	"github.com/ramboot/ramboot/overlay"
+)
+
+// newRoot is a minirootfs with hostname "box" and lbu.conf lines conf.
+func newRoot(t *testing.T, conf string) string {
+	t.Helper()
+	root := minirootfs(t)
+	os.WriteFile(filepath.Join(root, "etc/hostname"), []byte("box\n"), 0644)
+	os.MkdirAll(filepath.Join(root, "etc/lbu"), 0755)
+	if err := os.WriteFile(filepath.Join(root, "etc/lbu/lbu.conf"), []byte(conf), 0644); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func options(t *testing.T, root string) *Options {
+	t.Helper()
+	cfg, err := LoadConfig(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Options{Root: root, Config: cfg}
+}
+
+func commit(t *testing.T, root string, co CommitOptions) {
+	t.Helper()
+	if err := Commit(context.Background(), options(t, root), co); err != nil {
+		t.Fatalf("Commit(%+v) error: %v", co, err)
+	}
+}
+
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// overlayFile reads one member of a plain overlay.
+func overlayFile(t *testing.T, ovl, name string) string {
+	t.Helper()
+	var got *string
+	gz, _, err := overlay.Load(ovl, overlay.RestoreOptions{})
+	if err != nil {
+		t.Fatalf("Load(%s): %v", ovl, err)
+	}
+	m, err := ReadManifest(gz, 1<<30, true)
+	if err != nil {
+		t.Fatalf("ReadManifest(%s): %v", ovl, err)
+	}
+	if e, ok := m[name]; ok {
+		s := string(e.Data)
+		got = &s
+	}
+	if got == nil {
+		return "<missing>"
+	}
+	return *got
+}
+
+func TestCommitBackupsRotateAndPrune(t *testing.T) {
+	root := newRoot(t, "LBU_BACKUPDIR=/media/bk\nBACKUP_LIMIT=2\n")
+	bk := filepath.Join(root, "media/bk")
+	os.MkdirAll(bk, 0755)
+	cur := filepath.Join(bk, "box.apkovl.tar.gz")
+	for gen := 1; gen <= 4; gen++ {
+		os.WriteFile(filepath.Join(root, "etc/motd"), []byte(strings.Repeat("x", gen)), 0644)
+		if gen > 1 {
+			// Backups are named after the replaced file's mtime: make them distinct.
+			ts := time.Date(2024, 1, gen, 0, 0, 0, 0, time.UTC)
+			os.Chtimes(cur, ts, ts)
+		}
+		commit(t, root, CommitOptions{})
+	}
+	want := []string{"box.20240103000000.tar.gz", "box.20240104000000.tar.gz", "box.apkovl.tar.gz"}
+	if d := cmp.Diff(want, listDir(t, bk)); d != "" {
+		t.Fatalf("media after 4 commits with BACKUP_LIMIT=2 (-want +got):\n%s", d)
+	}
+	for f, w := range map[string]string{"box.apkovl.tar.gz": "xxxx", "box.20240104000000.tar.gz": "xxx", "box.20240103000000.tar.gz": "xx"} {
+		if got := overlayFile(t, filepath.Join(bk, f), "etc/motd"); got != w {
+			t.Errorf("%s: etc/motd = %q, want %q", f, got, w)
+		}
+	}
+	bs, err := ListBackups(options(t, root), "")
+	if err != nil || len(bs) != 2 {
+		t.Errorf("ListBackups() = %q, %v, want the 2 backups", bs, err)
+	}
+	// Revert to the oldest backup: it becomes current, the replaced one is backed up.
+	if err := Revert(context.Background(), options(t, root), "box.20240103000000.tar.gz", ""); err != nil {
+		t.Fatalf("Revert() error: %v", err)
+	}
+	if got := overlayFile(t, cur, "etc/motd"); got != "xx" {
+		t.Errorf("after revert: etc/motd = %q, want %q", got, "xx")
+	}
+	if err := Revert(context.Background(), options(t, root), "box.19990101000000.tar.gz", ""); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("Revert(missing) error = %v, want file not found", err)
+	}
+}
+
+func TestCommitDefaultBackupLimit(t *testing.T) {
+	root := newRoot(t, "LBU_BACKUPDIR=/media/bk\n")
+	bk := filepath.Join(root, "media/bk")
+	os.MkdirAll(bk, 0755)
+	for gen := 1; gen <= 5; gen++ {
+		if gen > 1 {
+			ts := time.Date(2024, 1, gen, 0, 0, 0, 0, time.UTC)
+			os.Chtimes(filepath.Join(bk, "box.apkovl.tar.gz"), ts, ts)
+		}
+		commit(t, root, CommitOptions{})
+	}
+	if n := len(listDir(t, bk)); n != 1+DefaultBackupLimit {
+		t.Errorf("files after 5 commits without BACKUP_LIMIT = %d (%q), want %d", n, listDir(t, bk), 1+DefaultBackupLimit)
+	}
+}
+
+// snapshotDir maps each file of dir to its content and mtime.
+func snapshotDir(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, n := range listDir(t, dir) {
+		p := filepath.Join(dir, n)
+		b, _ := os.ReadFile(p)
+		info, _ := os.Stat(p)
+		out[n] = string(b) + "|" + info.ModTime().String()
+	}
+	return out
+}
+
+func TestCommitDryRunChangesNothing(t *testing.T) {
+	root := newRoot(t, "LBU_BACKUPDIR=/media/bk\nBACKUP_LIMIT=0\n")
+	bk := filepath.Join(root, "media/bk")
+	os.MkdirAll(bk, 0755)
+	commit(t, root, CommitOptions{})
+	for _, n := range []string{"box.20240101000000.tar.gz", "box.20240202000000.tar.gz", "box.apkovl.tar.gz.new", "other.apkovl.tar.gz"} {
+		os.WriteFile(filepath.Join(bk, n), []byte(n), 0644)
+	}
+	before := snapshotDir(t, bk)
+	var out bytes.Buffer
+	o := options(t, root)
+	o.Out = &out
+	os.WriteFile(filepath.Join(root, "etc/motd"), []byte("changed"), 0644)
+	if err := Commit(context.Background(), o, CommitOptions{DryRun: true, DeleteOld: true}); err != nil {
+		t.Fatalf("Commit(-n -d) error: %v", err)
+	}
+	if d := cmp.Diff(before, snapshotDir(t, bk)); d != "" {
+		t.Errorf("Commit(-n) changed the medium (-before +after):\n%s", d)
+	}
+	for _, w := range []string{"Would create", "Would remove " + filepath.Join(bk, "other.apkovl.tar.gz")} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("Commit(-n) output %q lacks %q", out.String(), w)
+		}
+	}
+}
+
+func TestCommitOtherOverlaysAndLeftovers(t *testing.T) {
+	root := newRoot(t, "LBU_BACKUPDIR=/media/bk\n")
+	bk := filepath.Join(root, "media/bk")
+	os.MkdirAll(bk, 0755)
+	os.WriteFile(filepath.Join(bk, "oldname.apkovl.tar.gz"), []byte("other host"), 0644)
+	os.WriteFile(filepath.Join(bk, "box.apkovl.tar.gz.new"), []byte("alpine leftover"), 0644)
+	os.WriteFile(filepath.Join(bk, ".lbu-commit-123.tmp"), []byte("our leftover"), 0644)
+	err := Commit(context.Background(), options(t, root), CommitOptions{})
+	if err == nil || !strings.Contains(err.Error(), "oldname.apkovl.tar.gz") || !strings.Contains(err.Error(), "-d") {
+		t.Fatalf("Commit() with another host's overlay error = %v, want one naming it and -d", err)
+	}
+	if _, err := os.Stat(filepath.Join(bk, "box.apkovl.tar.gz")); err == nil {
+		t.Errorf("Commit() wrote an overlay although it failed")
+	}
+	commit(t, root, CommitOptions{DeleteOld: true})
+	if d := cmp.Diff([]string{"box.apkovl.tar.gz"}, listDir(t, bk)); d != "" {
+		t.Errorf("media after commit -d (-want +got):\n%s", d)
+	}
+}
+
+func TestCommitEncryptedInteropWithAlpine(t *testing.T) {
+	root := newRoot(t, "LBU_BACKUPDIR=/media/bk\nENCRYPTION=$DEFAULT_CIPHER\nPASSWORD=s3cret\n")
+	bk := filepath.Join(root, "media/bk")
+	os.MkdirAll(bk, 0755)
+	// A plain overlay of the same host from before encryption was enabled is replaced (and
+	// kept as a backup), not left to compete at boot.
+	os.WriteFile(filepath.Join(root, "etc/motd"), []byte("plain era\n"), 0644)
+	o := options(t, root)
+	o.Config.Encryption = ""
+	if err := Commit(context.Background(), o, CommitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "etc/motd"), []byte("secret era\n"), 0644)
+	commit(t, root, CommitOptions{})
+	files := listDir(t, bk)
+	if len(files) != 2 || files[1] != "box.apkovl.tar.gz.aes-256-cbc" || !strings.HasSuffix(files[0], ".tar.gz") {
+		t.Fatalf("media = %q, want a plain backup and box.apkovl.tar.gz.aes-256-cbc", files)
+	}
+	ovl := filepath.Join(bk, "box.apkovl.tar.gz.aes-256-cbc")
+	// Alpine's initramfs: openssl enc -d -aes-256-cbc | tar --numeric-owner -zx (busybox).
+	ossl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("prerequisite missing: openssl")
+	}
+	plain, err := exec.Command(ossl, "enc", "-d", "-aes-256-cbc", "-pass", "pass:s3cret", "-in", ovl).Output()
+	if err != nil {
+		t.Fatalf("openssl decrypt of our overlay: %v", err)
+	}
+	os.WriteFile(filepath.Join(root, "ovl.tar.gz"), plain, 0644)
+	os.Mkdir(filepath.Join(root, "sysroot"), 0755)
+	if b, err := exec.Command("chroot", root, "/bin/busybox", "tar", "--numeric-owner", "-C", "/sysroot", "-zxf", "/ovl.tar.gz").CombinedOutput(); err != nil {
+		t.Fatalf("busybox tar of our overlay: %v: %s", err, b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "sysroot/etc/motd")); string(b) != "secret era\n" {
+		t.Errorf("busybox-restored etc/motd = %q, want %q", b, "secret era\n")
+	}
+	// And our own restore with a key file.
+	key := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(key, []byte("s3cret\n"), 0600)
+	dst := t.TempDir()
+	if _, err := overlay.Restore(ovl, dst, overlay.RestoreOptions{KeyFile: key}); err != nil {
+		t.Fatalf("overlay.Restore(our encrypted overlay): %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "etc/motd")); string(b) != "secret era\n" {
+		t.Errorf("restored etc/motd = %q, want %q", b, "secret era\n")
+	}
+}
+
+// Our plain overlays are what Alpine's initramfs restores: busybox tar -zxf gives the same files,
+// with relative member names.
+func TestCommitPlainRestoresWithBusybox(t *testing.T) {
+	root := newRoot(t, "LBU_BACKUPDIR=/media/bk\n")
+	bk := filepath.Join(root, "media/bk")
+	os.MkdirAll(bk, 0755)
+	os.MkdirAll(filepath.Join(root, "root/.ssh"), 0700)
+	os.WriteFile(filepath.Join(root, "root/.ssh/authorized_keys"), []byte("ssh-ed25519 AAAA k\n"), 0600)
+	os.MkdirAll(filepath.Join(root, "etc/runlevels/default"), 0755)
+	if err := os.Symlink("/etc/init.d/sshd", filepath.Join(root, "etc/runlevels/default/sshd")); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "etc/motd"), []byte("hi\n"), 0640)
+	os.Chmod(filepath.Join(root, "etc/motd"), 0640)
+	if _, err := UpdateList(root, '+', []string{"/root/.ssh"}, false); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, root, CommitOptions{})
+	ovl := filepath.Join(bk, "box.apkovl.tar.gz")
+	err := overlay.Walk(ovl, overlay.RestoreOptions{}, func(h *tar.Header, _ io.Reader) error {
+		if strings.HasPrefix(h.Name, "/") || strings.HasPrefix(h.Name, "./") || strings.Contains(h.Name, "..") {
+			t.Errorf("member %q is not a plain relative name", h.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(ovl)
+	os.WriteFile(filepath.Join(root, "ovl.tar.gz"), data, 0644)
+	os.Mkdir(filepath.Join(root, "sysroot"), 0755)
+	if b, err := exec.Command("chroot", root, "/bin/busybox", "tar", "-C", "/sysroot", "-zxf", "/ovl.tar.gz").CombinedOutput(); err != nil {
+		t.Fatalf("busybox tar: %v: %s", err, b)
+	}
+	for _, p := range []string{"root/.ssh/authorized_keys", "etc/motd", "etc/hostname", "etc/apk/world"} {
+		want, _ := os.ReadFile(filepath.Join(root, p))
+		got, err := os.ReadFile(filepath.Join(root, "sysroot", p))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("busybox-restored %s = %q, %v, want %q", p, got, err, want)
+		}
+	}
+	var st unix.Stat_t
+	unix.Lstat(filepath.Join(root, "sysroot/etc/motd"), &st)
+	if st.Mode&07777 != 0640 {
+		t.Errorf("restored etc/motd mode = %04o, want 0640", st.Mode&07777)
+	}
+	if l, _ := os.Readlink(filepath.Join(root, "sysroot/etc/runlevels/default/sshd")); l != "/etc/init.d/sshd" {
+		t.Errorf("restored runlevel symlink = %q, want /etc/init.d/sshd", l)
+	}
+}
+
+func TestCommitHooks(t *testing.T) {
+	root := newRoot(t, "LBU_BACKUPDIR=/media/bk\n")
+	bk := filepath.Join(root, "media/bk")
+	os.MkdirAll(bk, 0755)
+	pre, post := filepath.Join(root, "etc/lbu/pre-package.d"), filepath.Join(root, "etc/lbu/post-package.d")
+	os.MkdirAll(pre, 0755)
+	os.MkdirAll(post, 0755)
+	marker := filepath.Join(t.TempDir(), "post-ran")
+	os.WriteFile(filepath.Join(post, "50-mark"), []byte("#!/bin/sh\necho ran > "+marker+"\n"), 0755)
+	os.WriteFile(filepath.Join(pre, "10-gen"), []byte("#!/bin/sh\necho generated > \"$ROOT/etc/generated.conf\"\n"), 0755)
+	o := options(t, root)
+	o.Hooks = true
+	if err := Commit(context.Background(), o, CommitOptions{}); err != nil {
+		t.Fatalf("Commit() with hooks: %v", err)
+	}
+	if got := overlayFile(t, filepath.Join(bk, "box.apkovl.tar.gz"), "etc/generated.conf"); got != "generated\n" {
+		t.Errorf("file made by pre-package hook = %q, want it in the overlay", got)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("post-package hook did not run: %v", err)
+	}
+	// A failing pre hook aborts the commit and leaves the overlay as it was.
+	before := snapshotDir(t, bk)
+	os.WriteFile(filepath.Join(pre, "20-fail"), []byte("#!/bin/sh\nexit 3\n"), 0755)
+	os.Remove(marker)
+	err := Commit(context.Background(), o, CommitOptions{})
+	if err == nil || !strings.Contains(err.Error(), "20-fail") {
+		t.Errorf("Commit() with failing hook error = %v, want one naming the hook", err)
+	}
+	if d := cmp.Diff(before, snapshotDir(t, bk)); d != "" {
+		t.Errorf("failed commit changed the medium:\n%s", d)
+	}
+	// Like lbu, a failing pre-package hook returns before the post-package hooks.
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("post-package hook ran after a pre-package failure, want it skipped as lbu does")
+	}
+}
+
+// mountTmpfs mounts a tmpfs (read-only when ro) at dir for the test.
+func mountTmpfs(t *testing.T, dir, opts string, ro bool) {
+	t.Helper()
+	os.MkdirAll(dir, 0755)
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, opts); err != nil {
+		t.Skipf("prerequisite missing: mounting tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	if ro {
+		if err := unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func isReadOnly(t *testing.T, dir string) bool {
+	t.Helper()
+	m, err := findMount(dir)
+	if err != nil || m == nil {
+		t.Fatalf("findMount(%s) = %v, %v", dir, m, err)
+	}
+	return m.opts["ro"]
+}
+
+// The boot medium is mounted read-only at /media/<dev>: commit remounts it read-write for the
+// write and read-only again after.
+func TestCommitRemountsReadOnlyMedia(t *testing.T) {
+	root := newRoot(t, "LBU_MEDIA=vda\n")
+	mnt := filepath.Join(root, "media/vda")
+	mountTmpfs(t, mnt, "size=4m,mode=0755", true)
+	commit(t, root, CommitOptions{Media: ""})
+	if !isReadOnly(t, mnt) {
+		t.Errorf("medium %s is read-write after commit, want read-only again", mnt)
+	}
+	if d := cmp.Diff([]string{"box.apkovl.tar.gz"}, listDir(t, mnt)); d != "" {
+		t.Errorf("medium after commit (-want +got):\n%s", d)
+	}
+	if got := overlayFile(t, filepath.Join(mnt, "box.apkovl.tar.gz"), "etc/hostname"); got != "box\n" {
+		t.Errorf("committed etc/hostname = %q, want %q", got, "box\n")
+	}
+	// Explicit MEDIA argument, also with the /media/ prefix.
+	if err := Commit(context.Background(), options(t, root), CommitOptions{Media: "/media/vda"}); err != nil {
+		t.Errorf("Commit(/media/vda) error: %v", err)
+	}
+}
+
+func TestCommitMediumFull(t *testing.T) {
+	root := newRoot(t, "LBU_MEDIA=vda\n")
+	mnt := filepath.Join(root, "media/vda")
+	mountTmpfs(t, mnt, "size=64k,mode=0755", true)
+	commit(t, root, CommitOptions{})
+	before := snapshotDir(t, mnt)
+	// Random data does not compress: the new overlay cannot fit.
+	big := make([]byte, 256<<10)
+	f, _ := os.Open("/dev/urandom")
+	f.Read(big)
+	f.Close()
+	os.WriteFile(filepath.Join(root, "etc/big.bin"), big, 0644)
+	err := Commit(context.Background(), options(t, root), CommitOptions{})
+	if err == nil || !strings.Contains(err.Error(), "medium full") || !strings.Contains(err.Error(), "intact") {
+		t.Fatalf("Commit() on a full medium error = %v, want a clear 'medium full' error", err)
+	}
+	if d := cmp.Diff(before, snapshotDir(t, mnt)); d != "" {
+		t.Errorf("failed commit changed the medium (-before +after):\n%s", d)
+	}
+	if !isReadOnly(t, mnt) {
+		t.Errorf("medium is read-write after a failed commit, want read-only")
+	}
+}
+
+func TestCommitVanishedMedium(t *testing.T) {
+	root := newRoot(t, "LBU_MEDIA=vda\n")
+	os.MkdirAll(filepath.Join(root, "media/vda"), 0755) // mount point, nothing mounted
+	start := time.Now()
+	err := Commit(context.Background(), options(t, root), CommitOptions{})
+	if err == nil || !strings.Contains(err.Error(), "not mounted") {
+		t.Errorf("Commit() to an unmounted medium error = %v, want 'not mounted'", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Commit() to an unmounted medium took %v, want a quick failure", d)
+	}
+	if n := len(listDir(t, filepath.Join(root, "media/vda"))); n != 0 {
+		t.Errorf("Commit() wrote %d files into the bare mount point", n)
+	}
+	err = Commit(context.Background(), options(t, root), CommitOptions{Media: "nosuch"})
+	if err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Errorf("Commit(nosuch) error = %v, want one naming the medium", err)
+	}
+	o := options(t, root)
+	o.Config.Media = ""
+	if err := Commit(context.Background(), o, CommitOptions{}); err == nil || !strings.Contains(err.Error(), "LBU_MEDIA") {
+		t.Errorf("Commit() without any medium error = %v, want one mentioning LBU_MEDIA", err)
+	}
+}
