@@ -15,6 +15,9 @@ type Logger struct {
 	kmsg    io.Writer
 	quiet   bool
 	debug   bool
+	// echo is the kernel's console_loglevel: kmsg records below it are printed on the console
+	// by the kernel itself, so writing them to the console too would show every line twice.
+	echo int
 }
 
 // NewLogger returns a logger writing to console (may be nil); kmsg is attached later, once /dev
@@ -26,10 +29,11 @@ func NewLogger(console io.Writer) *Logger {
 	return &Logger{console: console}
 }
 
-// AttachKmsg adds the kernel log as a second destination.
-func (l *Logger) AttachKmsg(w io.Writer) {
+// AttachKmsg adds the kernel log as a second destination; consoleLevel is the kernel's
+// console_loglevel (first field of /proc/sys/kernel/printk), 0 if unknown.
+func (l *Logger) AttachKmsg(w io.Writer, consoleLevel int) {
 	l.mu.Lock()
-	l.kmsg = w
+	l.kmsg, l.echo = w, consoleLevel
 	l.mu.Unlock()
 }
 
@@ -67,7 +71,7 @@ func (l *Logger) write(level int, toConsole bool, phase, format string, args ...
 	line = strings.TrimRight(line, "\n")
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if toConsole {
+	if toConsole && !(l.kmsg != nil && level < l.echo) {
 		fmt.Fprintln(l.console, line)
 	}
 	if l.kmsg != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ramboot/ramboot/internal/coldplug"
@@ -48,7 +49,13 @@ func earlyMounts(ctx context.Context, s *state) error {
 		}
 	}
 	if f, err := os.OpenFile(e.path("dev/kmsg"), os.O_WRONLY, 0); err == nil {
-		e.Log.AttachKmsg(f)
+		level := 0
+		if b, err := os.ReadFile(e.path("proc/sys/kernel/printk")); err == nil {
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				level, _ = strconv.Atoi(f[0])
+			}
+		}
+		e.Log.AttachKmsg(f, level)
 	} else {
 		s.note("no kernel log: %v", err)
 	}
@@ -367,7 +374,14 @@ func configureRoot(ctx context.Context, s *state) error {
 	e, root := s.env, s.newRoot
 	var errs []error
 	if s.defaultSvc {
+		modloop := s.hasModloop()
 		for _, d := range defaultServices {
+			if d.svc == "modloop" && !modloop {
+				// Modules are copied into RAM below; without a modloop image on the media the
+				// service could only fail ("ERROR: modloop failed to start").
+				s.note("no modloop on the media: modloop service not added")
+				continue
+			}
 			errs = append(errs, rcAdd(root, d.level, d.svc))
 		}
 		if s.cfg.SSHKey != "" {
@@ -501,4 +515,15 @@ func releaseMedia(ctx context.Context, s *state) error {
 	s.media = kept
 	sort.Slice(s.media, func(i, j int) bool { return s.media[i].Mountpoint < s.media[j].Mountpoint })
 	return errors.Join(errs...)
+}
+
+// hasModloop reports whether a kept medium carries an Alpine modloop image (boot/modloop-*), which
+// OpenRC's modloop service would mount.
+func (s *state) hasModloop() bool {
+	for _, m := range s.media {
+		if l, _ := filepath.Glob(filepath.Join(m.Mountpoint, "boot", "modloop-*")); len(l) > 0 {
+			return true
+		}
+	}
+	return false
 }

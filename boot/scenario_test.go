@@ -410,7 +410,7 @@ func TestBootScenarios(t *testing.T) {
 			// Alpine appendix B: no apkovl; ssh_key, usbdelay, blacklist, rootflags, debug_init=no.
 			name:        "no-apkovl-sshkey-blacklist",
 			cmdline:     "ssh_key=https://example.org/me.pub usbdelay=3 blacklist=pcspkr rootflags=size=75% debug_init=no",
-			media:       []fakeMedium{repoMedium("vda", nil)},
+			media:       []fakeMedium{repoMedium("vda", map[string][]byte{"boot/modloop-lts": []byte("squashfs")})},
 			initramfsRT: true,
 		},
 		{
