@@ -31,6 +31,7 @@ type state struct {
 	ignoreConflict bool
 	preupgrade     bool
 	changes        []change
+	world          []dep // the sorted world of a successful solve
 }
 
 // change is one changeset entry with the repository tags apk tracks for printing.

@@ -82,6 +82,10 @@ type Solution struct {
 	// apk prints on its "OK:" line).
 	InstalledBytes    int64
 	InstalledPackages int
+	// Unchanged lists the installed packages that stay as they are, in changeset order.
+	Unchanged []*pkg.Package
+
+	st *state // the final solver state, for reports about the result
 }
 
 // Error is an unsatisfiable request; Report is exactly what apk prints
@@ -142,6 +146,7 @@ func Solve(req Request) (*Solution, error) {
 	for attempt := 0; ; attempt++ {
 		s := solveOnce(d, &req, attempt == 0, world, worldTags, broken)
 		if s.errors == 0 {
+			s.world = world
 			sol.fill(s)
 			return sol, nil
 		}
@@ -240,6 +245,9 @@ func (sol *Solution) fill(s *state) {
 			count--
 		}
 		if !c.counted() {
+			if c.new != nil {
+				sol.Unchanged = append(sol.Unchanged, c.new.p)
+			}
 			continue
 		}
 		out := Change{OldTag: tagName(s.db, c.oldTag), NewTag: tagName(s.db, c.newTag), Reinstall: c.reinstall}
@@ -252,6 +260,7 @@ func (sol *Solution) fill(s *state) {
 		sol.Changes = append(sol.Changes, out)
 	}
 	sol.InstalledBytes, sol.InstalledPackages = bytes, count
+	sol.st = s
 }
 
 func tagName(d *db, i int) string { return strings.TrimPrefix(d.tags[i].name, "@") }
