@@ -228,6 +228,7 @@ func (x *Extractor) Install(pkgName string, files []pkgstream.File) (*Result, er
 	defer w.close()
 	res := &Result{}
 	dirIdx := map[string]int{}
+	sums := map[string][]byte{} // regular file checksums, for hardlinks (apk records the target's)
 	for i := range files {
 		f := &files[i]
 		acl := ACL{UID: x.uid(f), GID: x.gid(f), Mode: f.Mode & 0o7777, XattrHash: xattrHash(f.Xattrs)}
@@ -247,6 +248,15 @@ func (x *Extractor) Install(pkgName string, files []pkgstream.File) (*Result, er
 			return nil, &Error{pkgName, f.Name, err}
 		}
 		res.BrokenXattrs = res.BrokenXattrs || brokenX
+		sum := f.Checksum
+		switch f.Type {
+		case tar.TypeReg:
+			sums[f.Name] = sum
+		case tar.TypeLink:
+			if sum == nil {
+				sum = sums[f.Linkname]
+			}
+		}
 		parent := path.Dir(f.Name)
 		if parent == "." {
 			parent = ""
@@ -257,7 +267,7 @@ func (x *Extractor) Install(pkgName string, files []pkgstream.File) (*Result, er
 			dirIdx[parent] = di
 			res.Dirs = append(res.Dirs, DirRecord{Name: parent, ACL: ACL{Mode: 0o755}})
 		}
-		res.Dirs[di].Files = append(res.Dirs[di].Files, FileRecord{Name: f.Name, ACL: acl, Checksum: f.Checksum, Kept: kept})
+		res.Dirs[di].Files = append(res.Dirs[di].Files, FileRecord{Name: f.Name, ACL: acl, Checksum: sum, Kept: kept})
 	}
 	return res, nil
 }

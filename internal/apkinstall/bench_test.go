@@ -1,0 +1,34 @@
+package apkinstall_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ramboot/ramboot/internal/apkinstall"
+	"github.com/ramboot/ramboot/internal/testdata"
+)
+
+// BenchmarkAdd installs the bigger world (no scripts: they run the root's busybox, which is
+// the same cost for any installer) into a fresh directory per iteration.
+func BenchmarkAdd(b *testing.B) {
+	repo := testdata.Path(b, "alpine", "v3.19")
+	keys := testdata.Path(b, "alpine", "keys")
+	base := b.TempDir()
+	i := 0
+	for b.Loop() {
+		i++
+		root := filepath.Join(base, "r", string(rune('a'+i%26))+filepath.Base(os.TempDir())+string(rune(i)))
+		_, err := apkinstall.Add(context.Background(), apkinstall.Options{
+			Root: root, Repos: []apkinstall.Repo{{Path: repo}}, KeysDir: keys, Arch: "x86_64",
+			InitDB: true, NoScripts: true,
+		}, bigWorld)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		os.RemoveAll(root)
+		b.StartTimer()
+	}
+}

@@ -1,0 +1,214 @@
+package apkinstall_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ramboot/ramboot/internal/apkinstall"
+	"github.com/ramboot/ramboot/internal/apkinstall/db"
+	"github.com/ramboot/ramboot/internal/testdata"
+)
+
+// minirootfs extracts Alpine's minirootfs (with the real apk 2.14.4) into a temp dir and copies
+// the 3.19 repository into it at /repo. It skips only without root (chroot needs it) or data.
+func minirootfs(t *testing.T) string {
+	t.Helper()
+	tgz := testdata.Path(t, "alpine", "minirootfs", "alpine-minirootfs-3.19.4-x86_64.tar.gz")
+	if os.Geteuid() != 0 {
+		t.Skip("prerequisite missing: root (the real apk runs in a chroot)")
+	}
+	if _, err := exec.LookPath("tar"); err != nil {
+		t.Skip("prerequisite missing: tar")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("tar", "-xzf", tgz, "-C", dir).CombinedOutput(); err != nil {
+		t.Fatalf("extract minirootfs: %v\n%s", err, out)
+	}
+	if err := os.CopyFS(filepath.Join(dir, "repo"), os.DirFS(testdata.Path(t, "alpine", "v3.19"))); err != nil {
+		t.Fatalf("copy repository: %v", err)
+	}
+	return dir
+}
+
+// realApk runs the minirootfs' apk chrooted, returning stdout and stderr.
+func realApk(t *testing.T, mrf string, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command("/sbin/apk", args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: mrf}
+	cmd.Dir = "/"
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+// node is what the comparison looks at for one path.
+type node struct {
+	Type     string
+	Mode     string
+	UID, GID uint32
+	Hash     string // regular files
+	Link     string // symlinks
+	Dev      uint64
+}
+
+func walkTree(t *testing.T, root string, skip map[string]bool) map[string]node {
+	t.Helper()
+	out := map[string]node{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if skip[rel] {
+			return nil
+		}
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); err != nil {
+			return err
+		}
+		n := node{Mode: fmt.Sprintf("%04o", st.Mode&0o7777), UID: st.Uid, GID: st.Gid}
+		switch st.Mode & syscall.S_IFMT {
+		case syscall.S_IFDIR:
+			n.Type = "dir"
+		case syscall.S_IFREG:
+			n.Type = "file"
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			s := sha256.Sum256(b)
+			n.Hash = hex.EncodeToString(s[:])
+		case syscall.S_IFLNK:
+			n.Type = "symlink"
+			n.Mode = ""
+			if n.Link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		case syscall.S_IFCHR, syscall.S_IFBLK:
+			n.Type = "dev"
+			n.Dev = st.Rdev
+		default:
+			n.Type = fmt.Sprintf("mode %o", st.Mode&syscall.S_IFMT)
+		}
+		out[rel] = n
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walk %s: %v", root, err)
+	}
+	return out
+}
+
+// withoutReplaces drops r: lines: apk 2.14 records a package's replaces on the wrong record in
+// some install orders (alpine-base's replaces=alpine-baselayout shows up on alpine-baselayout);
+// ramboot records each package's own .PKGINFO replaces.
+func withoutReplaces(b []byte) string {
+	var keep []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(l, "r:") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+func TestSameTreeAsRealApk(t *testing.T) {
+	mrf := minirootfs(t)
+	keys := testdata.Path(t, "alpine", "keys")
+	tests := []struct {
+		name  string
+		world []string
+		extra string // a package real apk then adds on top of ramboot's root
+	}{
+		{"base", baseWorld, "libuuid"},
+		{"big", bigWorld, "yaml"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			refRoot, ourRoot := "/ref-"+tc.name, "/ours-"+tc.name
+			args := append([]string{"add", "--root", refRoot, "--initdb", "--no-network", "--repository", "/repo",
+				"--keys-dir", "/etc/apk/keys", "--arch", "x86_64"}, tc.world...)
+			refOut, refErr, err := realApk(t, mrf, args...)
+			if err != nil {
+				t.Fatalf("real apk: %v\n%s%s", err, refOut, refErr)
+			}
+			var out bytes.Buffer
+			res, err := apkinstall.Add(context.Background(), apkinstall.Options{
+				Root: filepath.Join(mrf, ourRoot), Repos: []apkinstall.Repo{{Path: filepath.Join(mrf, "repo")}},
+				KeysDir: keys, Arch: "x86_64", InitDB: true, Out: &out,
+			}, tc.world)
+			if err != nil {
+				t.Fatalf("Add() error: %v\n%s", err, out.String())
+			}
+			if diff := cmp.Diff(refOut, out.String()); diff != "" {
+				t.Errorf("Add() output differs from real apk (-apk +ramboot):\n%s", diff)
+			}
+			if len(res.Installed) == 0 || len(res.Failed) != 0 {
+				t.Errorf("Add() = %+v, want installs and no failures", res)
+			}
+			skip := map[string]bool{db.InstalledPath: true, db.LockPath: true}
+			ref := walkTree(t, filepath.Join(mrf, refRoot), skip)
+			ours := walkTree(t, filepath.Join(mrf, ourRoot), skip)
+			if diff := cmp.Diff(ref, ours); diff != "" {
+				t.Errorf("tree differs from real apk's (-apk +ramboot):\n%s", diff)
+			}
+			if len(ours) < 500 {
+				t.Errorf("tree has %d paths, want a full system", len(ours))
+			}
+			refDB, err := os.ReadFile(filepath.Join(mrf, refRoot, db.InstalledPath))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ourDB, err := os.ReadFile(filepath.Join(mrf, ourRoot, db.InstalledPath))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(withoutReplaces(refDB), withoutReplaces(ourDB)); diff != "" {
+				t.Errorf("lib/apk/db/installed differs beyond r: lines (-apk +ramboot):\n%s", diff)
+			}
+
+			// The real apk accepts ramboot's root.
+			refInfo, _, err := realApk(t, mrf, "--root", refRoot, "info")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ourInfo, stderr, err := realApk(t, mrf, "--root", ourRoot, "info")
+			if err != nil || stderr != "" {
+				t.Fatalf("apk info on ramboot's root: %v %s", err, stderr)
+			}
+			if got, want := sortedLines(ourInfo), sortedLines(refInfo); !cmp.Equal(got, want) {
+				t.Errorf("apk info = %v, want %v", got, want)
+			}
+			audit, stderr, err := realApk(t, mrf, "--root", ourRoot, "audit", "/bin", "/sbin", "/usr", "/lib")
+			if err != nil || audit != "" || stderr != "" {
+				t.Errorf("apk audit on ramboot's root = %q, %q, %v; want nothing", audit, stderr, err)
+			}
+			extra := tc.extra
+			addOut, stderr, err := realApk(t, mrf, "--root", ourRoot, "add", "--no-network", "--repository", "/repo", extra)
+			if err != nil || !strings.Contains(addOut, "Installing "+extra) {
+				t.Errorf("apk add %s on ramboot's root: %v\n%s%s", extra, err, addOut, stderr)
+			}
+		})
+	}
+}
+
+func sortedLines(s string) []string {
+	l := strings.Fields(s)
+	sort.Strings(l)
+	return l
+}

@@ -1,0 +1,85 @@
+#!/bin/bash
+# bench-apk.sh — ramboot apk add vs the real apk 2.14 (Alpine minirootfs, chroot), same worlds,
+# same repository, fresh tmpfs roots, alternating runs. Prints per-world median wall times, the
+# median ratio ramboot/apk and each side's peak RSS. Needs root (chroot, mount) and GNU time.
+#
+#   scripts/bench-apk.sh [RUNS]        (default 9 runs per side and world)
+# Env: RAMBOOT (binary, default bin/ramboot, built if missing), RAMBOOT_SHARED (default ../shared).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-9}
+SHARED=${RAMBOOT_SHARED:-../shared}
+SHARED=$(cd "$SHARED" && pwd)
+REPO=$SHARED/alpine/v3.19
+KEYS=$SHARED/alpine/keys
+MRF_TGZ=$SHARED/alpine/minirootfs/alpine-minirootfs-3.19.4-x86_64.tar.gz
+WORLD1="alpine-base busybox-mdev-openrc ifupdown-ng ca-certificates-bundle"
+WORLD2="$WORLD1 openssh chrony dhcpcd e2fsprogs"
+
+[ "$(id -u)" = 0 ] || { echo "bench-apk: needs root (chroot, tmpfs mounts)" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "bench-apk: needs GNU time (/usr/bin/time; apt-get install time)" >&2; exit 1; }
+[ -f "$MRF_TGZ" ] || { echo "bench-apk: missing $MRF_TGZ" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/bench-apk.XXXXXX)
+cleanup() {
+	umount "$WORK/mrf/repo" 2>/dev/null || true
+	umount "$WORK/mrf/bench" 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+RAMBOOT=${RAMBOOT:-bin/ramboot}
+if [ ! -x "$RAMBOOT" ]; then
+	RAMBOOT=$WORK/ramboot
+	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$RAMBOOT" ./cmd/ramboot
+fi
+RAMBOOT=$(cd "$(dirname "$RAMBOOT")" && pwd)/$(basename "$RAMBOOT")
+
+mkdir -p "$WORK/mrf"
+tar -xzf "$MRF_TGZ" -C "$WORK/mrf"
+mkdir -p "$WORK/mrf/repo" "$WORK/mrf/bench"
+mount --bind "$REPO" "$WORK/mrf/repo"
+mount -t tmpfs -o size=1g tmpfs "$WORK/mrf/bench"
+
+# run SIDE WORLD -> appends "seconds maxrss_kb" to $WORK/SIDE.WORLDNAME
+run() {
+	local side=$1 wname=$2 world=$3 out=$WORK/$1.$2
+	rm -rf "$WORK/mrf/bench/root"
+	sync
+	if [ "$side" = apk ]; then
+		/usr/bin/time -f "%e %M" -a -o "$out" chroot "$WORK/mrf" /sbin/apk add -q --root /bench/root \
+			--initdb --no-network --repository /repo --keys-dir /etc/apk/keys --arch x86_64 $world >/dev/null
+	else
+		/usr/bin/time -f "%e %M" -a -o "$out" "$RAMBOOT" apk add -q --root "$WORK/mrf/bench/root" \
+			--initdb --no-network --repository "$REPO" --keys-dir "$KEYS" --arch x86_64 $world >/dev/null
+	fi
+}
+
+median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
+
+for w in 1 2; do
+	world=WORLD$w
+	run apk w$w "${!world}"; : >"$WORK/apk.w$w"      # warm caches, discard
+	run ramboot w$w "${!world}"; : >"$WORK/ramboot.w$w"
+	for ((i = 0; i < RUNS; i++)); do
+		if ((i % 2)); then
+			run ramboot w$w "${!world}"; run apk w$w "${!world}"
+		else
+			run apk w$w "${!world}"; run ramboot w$w "${!world}"
+		fi
+	done
+done
+
+fail=0
+for w in 1 2; do
+	world=WORLD$w
+	ta=$(awk '{print $1}' "$WORK/apk.w$w" | median)
+	tr=$(awk '{print $1}' "$WORK/ramboot.w$w" | median)
+	ra=$(awk '{print $2}' "$WORK/apk.w$w" | sort -n | tail -1)
+	rr=$(awk '{print $2}' "$WORK/ramboot.w$w" | sort -n | tail -1)
+	ratio=$(awk -v a="$ta" -v r="$tr" 'BEGIN{ if (a > 0) printf "%.2f", r/a; else print "inf" }')
+	echo "world $w (${!world}):"
+	echo "  real apk 2.14: median ${ta}s  peak RSS $((ra / 1024)) MiB"
+	echo "  ramboot:       median ${tr}s  peak RSS $((rr / 1024)) MiB"
+	echo "  ratio ramboot/apk (median wall time): $ratio   (target <= 0.5; RSS target <= 32 MiB)"
+done
