@@ -37,7 +37,10 @@ type nameState struct {
 	requirers, mergeDepends, mergeProvides         int
 	orderID                                        uint32
 	chosen                                         provider
-	dirty, unres                                   link // dirty list; unresolved/selectable/resolvenow list
+	dirty, unres                                   link      // dirty list; resolvenow list
+	heap                                           *nameHeap // selectable or unresolved queue
+	heapIdx                                        int
+	heapSeq                                        uint64
 	installedPkg                                   *node
 	installedName                                  *name
 	changesetProcessed, changesetRemoved           bool

@@ -29,17 +29,6 @@ func (l *nameList) pushBack(n *name) {
 	l.tail = n
 }
 
-func (l *nameList) insertBefore(n, at *name) {
-	ln, la := l.sel(n), l.sel(at)
-	ln.list, ln.prev, ln.next = l, la.prev, at
-	if la.prev != nil {
-		l.sel(la.prev).next = n
-	} else {
-		l.head = n
-	}
-	la.prev = n
-}
-
 func (l *nameList) remove(n *name) {
 	ln := l.sel(n)
 	if ln.prev != nil {
@@ -60,5 +49,89 @@ func (l *nameList) popFront() *name {
 	if n != nil {
 		l.remove(n)
 	}
+	return n
+}
+
+// nameHeap is a queue ordered like apk's sorted unresolved lists: highest order_id first and,
+// among equal ids, the most recently queued first (apk inserts before the first name whose
+// order_id is not larger). A heap keeps that order in O(log n) instead of apk's linear insert,
+// which matters for repositories with tens of thousands of packages.
+type nameHeap struct {
+	items []*name
+	seq   uint64
+}
+
+func (h *nameHeap) less(i, j int) bool {
+	a, b := h.items[i], h.items[j]
+	if a.orderID != b.orderID {
+		return a.orderID > b.orderID
+	}
+	return a.heapSeq > b.heapSeq
+}
+
+func (h *nameHeap) swap(i, j int) {
+	h.items[i], h.items[j] = h.items[j], h.items[i]
+	h.items[i].heapIdx = i
+	h.items[j].heapIdx = j
+}
+
+func (h *nameHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			return
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+func (h *nameHeap) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h.items) {
+			return
+		}
+		c := l
+		if r := l + 1; r < len(h.items) && h.less(r, l) {
+			c = r
+		}
+		if !h.less(c, i) {
+			return
+		}
+		h.swap(i, c)
+		i = c
+	}
+}
+
+func (h *nameHeap) push(n *name) {
+	h.seq++
+	n.heapSeq = h.seq
+	n.heap = h
+	n.heapIdx = len(h.items)
+	h.items = append(h.items, n)
+	h.up(n.heapIdx)
+}
+
+func (h *nameHeap) remove(n *name) {
+	i := n.heapIdx
+	last := len(h.items) - 1
+	if i != last {
+		h.swap(i, last)
+	}
+	h.items = h.items[:last]
+	if i != last {
+		h.down(i)
+		h.up(i)
+	}
+	n.heap = nil
+}
+
+func (h *nameHeap) pop() *name {
+	if len(h.items) == 0 {
+		return nil
+	}
+	n := h.items[0]
+	h.remove(n)
 	return n
 }

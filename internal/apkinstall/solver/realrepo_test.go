@@ -18,7 +18,7 @@ import (
 
 // loadAPKINDEX reads the APKINDEX member of an APKINDEX.tar.gz. The signature is not verified
 // here: that is the index package's job; this test only needs the records.
-func loadAPKINDEX(t *testing.T, path string) []*pkg.Package {
+func loadAPKINDEX(t testing.TB, path string) []*pkg.Package {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

@@ -20,8 +20,8 @@ const (
 type state struct {
 	db             *db
 	dirty          nameList
-	unresolved     nameList
-	selectable     nameList
+	unresolved     nameHeap
+	selectable     nameHeap
 	resolvenow     nameList
 	errors         int
 	flagsInherit   uint32
@@ -79,23 +79,24 @@ func queueResolvenow(n *name) bool {
 	return n.reverseDepsDone && n.requirers > 0 && n.hasAutoSelectable && !n.hasOptions
 }
 
-// queueInsert keeps a list ordered by descending order_id (later-discovered names first).
-func queueInsert(l *nameList, n *name) {
-	for n0 := l.head; n0 != nil; n0 = n0.unres.next {
-		if n.orderID < n0.orderID {
-			continue
-		}
-		l.insertBefore(n, n0)
-		return
+// queued reports whether n waits in one of the selection queues.
+func queued(n *name) bool { return n.unres.list != nil || n.heap != nil }
+
+// unqueue takes n out of whichever selection queue holds it.
+func unqueue(n *name) {
+	if n.unres.list != nil {
+		n.unres.list.remove(n)
 	}
-	l.pushBack(n)
+	if n.heap != nil {
+		n.heap.remove(n)
+	}
 }
 
 func (s *state) queueUnresolved(n *name, reevaluate bool) {
 	if n.locked {
 		return
 	}
-	if n.unres.list != nil {
+	if queued(n) {
 		if n.resolvenow {
 			return
 		}
@@ -104,7 +105,7 @@ func (s *state) queueUnresolved(n *name, reevaluate bool) {
 		} else if !reevaluate {
 			return
 		}
-		n.unres.list.remove(n)
+		unqueue(n)
 	} else {
 		if n.requirers == 0 && !n.hasIIF && !n.iifNeeded {
 			return
@@ -116,9 +117,9 @@ func (s *state) queueUnresolved(n *name, reevaluate bool) {
 		return
 	}
 	if n.hasAutoSelectable {
-		queueInsert(&s.selectable, n)
+		s.selectable.push(n)
 	} else {
-		queueInsert(&s.unresolved, n)
+		s.unresolved.push(n)
 	}
 }
 
@@ -568,9 +569,7 @@ func (s *state) assignName(n *name, p provider) {
 	}
 	n.locked = true
 	n.chosen = p
-	if n.unres.list != nil {
-		n.unres.list.remove(n)
-	}
+	unqueue(n)
 	if n.dirty.list != nil {
 		n.dirty.list.remove(n)
 	}
@@ -641,8 +640,8 @@ func (s *state) dequeueNext() *name {
 	if n := s.resolvenow.popFront(); n != nil {
 		return n
 	}
-	if n := s.selectable.popFront(); n != nil {
+	if n := s.selectable.pop(); n != nil {
 		return n
 	}
-	return s.unresolved.popFront()
+	return s.unresolved.pop()
 }

@@ -193,8 +193,6 @@ func solveOnce(d *db, req *Request, first bool, world []dep, worldTags []int, br
 	}
 	s.flagsInherit = uint32(req.Flags)
 	s.dirty.sel = dirtyLink
-	s.unresolved.sel = unresLink
-	s.selectable.sel = unresLink
 	s.resolvenow.sel = unresLink
 	s.defaultRepos = d.pinningRepos(defaultPinningMask)
 	for i := range world {
