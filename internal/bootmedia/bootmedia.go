@@ -118,8 +118,9 @@ type Options struct {
 
 	// Prefer lists hints ("LABEL=x", "UUID=y", "vda", "/dev/vda") that sort matching media first.
 	Prefer []string
-	// IncludeVirtual also considers ram*, loop* and zram* devices (skipped by default: they hold
-	// nothing at this point of the boot, and probing hundreds of ramdisks costs time).
+	// IncludeVirtual also considers ram*, loop*, zram*, nbd* and fd* devices (skipped by default:
+	// they hold nothing at this point of the boot, probing hundreds of ramdisks costs time, and an
+	// empty floppy drive stalls reads for seconds).
 	IncludeVirtual bool
 
 	Log func(format string, args ...any)
@@ -443,21 +444,27 @@ func (f *finder) retryMounts() {
 	}
 }
 
-func isVirtual(name string) bool {
+// skipKind says why a device is never boot media by its name: RAM disks, loop, zram and nbd
+// devices hold nothing this early (and there can be hundreds), and probing a floppy drive
+// without a disk stalls for seconds in driver timeouts.
+func skipKind(name string) string {
 	for _, p := range []string{"ram", "loop", "zram", "nbd"} {
 		if strings.HasPrefix(name, p) {
-			return true
+			return "virtual device"
 		}
 	}
-	return false
+	if strings.HasPrefix(name, "fd") {
+		return "floppy drive"
+	}
+	return ""
 }
 
 // handle probes a device whose node exists and mounts it.
 func (f *finder) handle(d *devState) {
 	name := d.m.Dev
 	sys := filepath.Join(f.opts.SysRoot, "sys", "class", "block", name)
-	if isVirtual(name) && !f.opts.IncludeVirtual {
-		f.finish(d, "skipped: virtual device")
+	if kind := skipKind(name); kind != "" && !f.opts.IncludeVirtual {
+		f.finish(d, "skipped: "+kind)
 		return
 	}
 	if b, err := os.ReadFile(filepath.Join(sys, "size")); err == nil && strings.TrimSpace(string(b)) == "0" {
@@ -497,12 +504,36 @@ func (f *finder) handle(d *devState) {
 		f.finish(d, "skipped: "+info.Type+" is not mountable as media")
 		return
 	}
+	if twin := f.twin(d); twin != "" {
+		// An isohybrid image written to a USB stick shows the same ISO9660 filesystem on the disk
+		// and on its first partition; mounting both would list every repository twice.
+		f.finish(d, "skipped: same filesystem as "+twin+" (UUID "+info.UUID+")")
+		return
+	}
 	if f.opts.PrepareFS != nil {
 		if err := f.opts.PrepareFS(info.Type); err != nil {
 			f.logf("%s: preparing %s: %v (mounting anyway)", name, info.Type, err)
 		}
 	}
 	f.mountAndScan(d)
+}
+
+// twin returns the device already kept with the same filesystem identity as d, if any.
+func (f *finder) twin(d *devState) string {
+	if d.m.Info.UUID == "" {
+		return ""
+	}
+	var names []string
+	for n, o := range f.devs {
+		if o != d && o.m.Kept && o.m.Info == d.m.Info {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return ""
+	}
+	return names[0]
 }
 
 func (f *finder) finish(d *devState, reason string) {

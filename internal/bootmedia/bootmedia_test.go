@@ -242,6 +242,7 @@ func TestFindAlpineLayout(t *testing.T) {
 	e.addDisk(t, "vdb", fatImage(t, "DATA"), tree(t, "notes.txt", ".boot_repository", "docs/"))
 	e.addDisk(t, "loop0", fatImage(t, "LOOP"), tree(t, "apks/.boot_repository"))
 	e.addSys(t, "sr1", 0) // an empty CD drive
+	e.addSys(t, "fd0", 8) // a floppy drive: never probed (no node needed)
 	var prepared []string
 	o := e.opts()
 	o.PrepareFS = func(fstype string) error { prepared = append(prepared, fstype); return nil }
@@ -256,7 +257,7 @@ func TestFindAlpineLayout(t *testing.T) {
 	if d := cmp.Diff([]string{filepath.Join(e.media, "sda1", "host.apkovl.tar.gz")}, res.Overlays); d != "" {
 		t.Errorf("Find() overlays mismatch (-want +got):\n%s", d)
 	}
-	if d := cmp.Diff([]string{"sr0", "sda1", "loop0", "sda", "sr1", "vdb"}, devs(res)); d != "" {
+	if d := cmp.Diff([]string{"sr0", "sda1", "fd0", "loop0", "sda", "sr1", "vdb"}, devs(res)); d != "" {
 		t.Errorf("Find() media order mismatch (-want +got):\n%s", d)
 	}
 	if res.Why != "repository and apkovl found" {
@@ -273,6 +274,7 @@ func TestFindAlpineLayout(t *testing.T) {
 		"vdb":   "unmounted: no directory with .boot_repository",
 		"loop0": "skipped: virtual device",
 		"sr1":   "skipped: no medium (size 0)",
+		"fd0":   "skipped: floppy drive",
 	} {
 		if !strings.HasPrefix(r[dev], want) {
 			t.Errorf("Find() reason for %s = %q, want prefix %q", dev, r[dev], want)
@@ -632,5 +634,25 @@ func TestFindRescanCatchesMissedDevice(t *testing.T) {
 	}
 	if d := cmp.Diff([]string{"scsi_common", "scsi_mod", "cdrom", "sr_mod", "isofs"}, k.loaded); d != "" {
 		t.Errorf("modules loaded mismatch (-want +got):\n%s", d)
+	}
+}
+
+// TestFindIsohybridTwin: an Alpine ISO written to a USB stick shows the same ISO9660 filesystem
+// on sda and sda1; only the first is used, the twin is logged.
+func TestFindIsohybridTwin(t *testing.T) {
+	e := newEnv(t)
+	iso := isoImage(t, "alpine-std")
+	tr := tree(t, "apks/.boot_repository")
+	e.addDisk(t, "sda", iso, tr)
+	e.addDisk(t, "sda1", iso, tr)
+	res, err := bootmedia.Find(context.Background(), e.opts())
+	if err != nil {
+		t.Fatalf("Find() error: %v", err)
+	}
+	if d := cmp.Diff([]string{filepath.Join(e.media, "sda", "apks")}, res.Repos); d != "" {
+		t.Errorf("Find() repos mismatch (-want +got):\n%s", d)
+	}
+	if r := reasons(res)["sda1"]; !strings.HasPrefix(r, "skipped: same filesystem as sda") {
+		t.Errorf("Find() sda1 reason = %q, want it skipped as sda's twin", r)
 	}
 }
