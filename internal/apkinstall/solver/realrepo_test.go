@@ -215,3 +215,100 @@ func TestRealRepositoryBaseWorld(t *testing.T) {
 		}
 	}
 }
+
+// TestRealRepositoryOnInstalledRoot installs the base world (as an installed database written by
+// pkg.WriteIndexRecord), then adds more packages and pins an upgrade, comparing with the real
+// apk run on the same root: it checks that installed packages are kept and only the missing
+// ones are installed, in apk's order.
+func TestRealRepositoryOnInstalledRoot(t *testing.T) {
+	root := minirootfs(t)
+	repo := loadAPKINDEX(t, testdata.Path(t, "alpine", "v3.19", "x86_64", "APKINDEX.tar.gz"))
+	base := realCases[0].world
+	deps, err := ParseWorld(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sol, err := Solve(Request{World: deps, Repos: []Repository{{Packages: repo}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var installed []*pkg.Package
+	var db strings.Builder
+	for _, c := range sol.Changes {
+		installed = append(installed, c.New)
+		if err := pkg.WriteIndexRecord(&db, c.New); err != nil {
+			t.Fatal(err)
+		}
+		db.WriteString("\n")
+	}
+	target := filepath.Join(root, "target-installed")
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(target, filepath.Dir(path)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(target, path), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("lib/apk/db/installed", db.String())
+	write("etc/apk/arch", "x86_64\n")
+	// The last case drops ca-certificates-bundle from world: apk add then purges it.
+	noCA := []string{"alpine-base", "busybox-mdev-openrc", "ifupdown-ng"}
+	for _, tc := range []struct{ world, add []string }{
+		{base, []string{"openssh", "chrony"}},
+		{base, []string{"e2fsprogs", "!chrony", "dhcpcd"}},
+		{base, []string{"nonexistent"}},
+		{noCA, nil},
+		{noCA, []string{"!busybox-mdev-openrc"}},
+	} {
+		add := tc.add
+		t.Run(strings.Join(tc.world, "_")+"+"+strings.Join(add, "_"), func(t *testing.T) {
+			write("etc/apk/world", strings.Join(tc.world, "\n")+"\n")
+			deps, err := ParseWorld(tc.world)
+			if err != nil {
+				t.Fatal(err)
+			}
+			args := append([]string{root, "/sbin/apk", "add", "--simulate", "--root", "/target-installed", "--no-network",
+				"--repository", "/v3.19", "--keys-dir", "/keys"}, add...)
+			out, _ := exec.Command("chroot", args...).CombinedOutput()
+			var want []string
+			for _, l := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
+				if !strings.HasPrefix(l, "OK: ") {
+					want = append(want, l)
+				}
+			}
+			addDeps, err := ParseWorld(add)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			sol, err := Solve(Request{World: AddWorld(deps, addDeps), Repos: []Repository{{Packages: repo}}, Installed: installed})
+			var serr *Error
+			switch {
+			case errors.As(err, &serr):
+				got = strings.Split(strings.TrimSuffix(serr.Report, "\n"), "\n")
+			case err != nil:
+				t.Fatal(err)
+			default:
+				for i, c := range sol.Changes {
+					got = append(got, c.Line(i+1, len(sol.Changes), StyleAPK2))
+				}
+				n := len(installed)
+				for _, c := range sol.Changes {
+					if c.Old == nil {
+						n++
+					} else if c.New == nil {
+						n--
+					}
+				}
+				if sol.InstalledPackages != n {
+					t.Errorf("InstalledPackages = %d, want %d", sol.InstalledPackages, n)
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("Solve(installed base + %v) differs from apk 2.14.4 (-apk +ours):\n%s", add, diff)
+			}
+		})
+	}
+}
