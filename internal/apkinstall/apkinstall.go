@@ -67,7 +67,12 @@ type PackageError struct {
 	Err     error
 }
 
-func (e PackageError) Error() string { return e.Package + ": " + e.Err.Error() }
+func (e PackageError) Error() string {
+	if m := e.Err.Error(); strings.HasPrefix(m, e.Package+":") {
+		return m // the cause already names the package
+	}
+	return e.Package + ": " + e.Err.Error()
+}
 func (e PackageError) Unwrap() error { return e.Err }
 
 // Result reports what Add did.

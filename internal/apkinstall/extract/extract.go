@@ -178,6 +178,7 @@ func ValidName(name string) bool {
 func Check(pkgName string, files []pkgstream.File) error {
 	dirs := map[string]bool{"": true}
 	regs := map[string]bool{}
+	links := map[string]bool{} // symlinks of this package
 	for i := range files {
 		f := &files[i]
 		if !ValidName(f.Name) {
@@ -189,6 +190,11 @@ func Check(pkgName string, files []pkgstream.File) error {
 		}
 		switch f.Type {
 		case tar.TypeDir:
+			// A directory entry over the package's own symlink would let later entries be
+			// written wherever the symlink points.
+			if links[f.Name] {
+				return &Error{pkgName, f.Name, fmt.Errorf("directory entry over a symlink of the same package: %w", ErrMalicious)}
+			}
 			dirs[f.Name] = true
 			continue
 		case tar.TypeLink:
@@ -202,6 +208,7 @@ func Check(pkgName string, files []pkgstream.File) error {
 			if f.Linkname == "" || strings.IndexByte(f.Linkname, 0) >= 0 {
 				return &Error{pkgName, f.Name, fmt.Errorf("bad symlink target: %w", ErrMalicious)}
 			}
+			links[f.Name] = true
 		case tar.TypeReg:
 			regs[f.Name] = true
 		}

@@ -33,7 +33,9 @@ type Error struct {
 	Err    error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%s: script exited with error: %v", e.Script, e.Err) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: script exited with error: %v", e.Script, e.Err)
+}
 func (e *Error) Unwrap() error { return e.Err }
 
 // Run executes s chrooted into root, with stdout and stderr going to out. It prints apk's
