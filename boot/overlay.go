@@ -176,6 +176,9 @@ func restoreOverlay(ctx context.Context, s *state) error {
 		os.Chmod(filepath.Join(s.newRoot, "root"), 0o700)
 	}
 	s.note("%s (%d files)", rep.Path, len(s.placed))
+	if err := s.relocateMedia(); err != nil {
+		errs = append(errs, err)
+	}
 	// The overlay's fstab may size the root (a tmpfs "/" line), before packages fill it.
 	opts, ok, err := tmpfs.FromFstab(filepath.Join(s.newRoot, "etc/fstab"))
 	if err != nil {

@@ -186,9 +186,6 @@ func findMedia(ctx context.Context, s *state) error {
 		s.media = res.Media
 		s.report.Media = res.Media
 		s.report.MediaLog = res.Log
-		for _, l := range res.Log {
-			e.Log.Debugf("media", "%s", l)
-		}
 	}
 	if err != nil {
 		return fmt.Errorf("boot media: %w", err)
@@ -196,11 +193,21 @@ func findMedia(ctx context.Context, s *state) error {
 	for _, m := range s.media {
 		s.note("%s (%s %q) at %s", m.Device, m.FSType, m.Label, e.rel(m.Mountpoint))
 	}
+	s.findRepos()
+	if len(s.repos) == 0 {
+		return fmt.Errorf("no boot repository found within %s (no medium with a top-level directory holding .boot_repository; see the media log)", s.cfg.MediaWait)
+	}
+	return nil
+}
+
+// findRepos picks the install repositories: alpine_repo=, else every kept medium's.
+func (s *state) findRepos() {
+	e := s.env
+	s.repos = nil
 	if len(s.cfg.Repos) > 0 {
 		for _, r := range s.cfg.Repos {
 			if isURL(r) {
-				s.report.Warnings = append(s.report.Warnings, "alpine_repo="+r+": network repositories need network boot (not supported yet)")
-				e.Log.Warnf("media", "alpine_repo=%s: network repositories are not supported yet; ignored", r)
+				s.warnOnce("alpine_repo=" + r + ": network repositories need network boot (not supported yet); ignored")
 				continue
 			}
 			s.repos = append(s.repos, e.path(r))
@@ -214,10 +221,6 @@ func findMedia(ctx context.Context, s *state) error {
 	for _, r := range s.repos {
 		s.report.Repos = append(s.report.Repos, e.rel(r))
 	}
-	if len(s.repos) == 0 {
-		return fmt.Errorf("no boot repository found within %s (no medium with a top-level directory holding .boot_repository; see the media log)", s.cfg.MediaWait)
-	}
-	return nil
 }
 
 // singleShell gives Alpine's "single" shell before the root is built; the boot continues when
@@ -526,4 +529,14 @@ func (s *state) hasModloop() bool {
 		}
 	}
 	return false
+}
+
+func (s *state) warnOnce(msg string) {
+	for _, w := range s.report.Warnings {
+		if w == msg {
+			return
+		}
+	}
+	s.report.Warnings = append(s.report.Warnings, msg)
+	s.env.Log.Warnf("", "%s", msg)
 }

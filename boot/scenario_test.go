@@ -187,7 +187,7 @@ func newHarness(t *testing.T, sc scenario) *harness {
 	h.kmsg = kmsg
 
 	// Mount points are "other devices"; everything else is the initramfs (dev 1).
-	mounts := map[string]uint64{"sysroot": 2, "dev": 3, "proc": 4, "sys": 5, "run": 6}
+	mounts := map[string]uint64{"sysroot": 2, "dev": 3, "proc": 4, "sys": 5, "run": 6, "media/usb": 20}
 	for i, m := range sc.media {
 		mounts["media/"+m.dev] = uint64(10 + i)
 	}
@@ -433,6 +433,17 @@ func TestBootScenarios(t *testing.T) {
 				"myhost.20240101120000.tar.gz": tarGz(t, withMarker),
 				"myhost.20230101120000.tar.gz": tarGz(t, myhost),
 			})},
+		},
+		{
+			// The overlay's etc/fstab relocates the medium (LABEL=) to /media/usb before the
+			// install, as Alpine does; repositories and the handover follow it.
+			name:    "apkovl-fstab-relocation",
+			cmdline: "console=ttyS0",
+			media: []fakeMedium{repoMedium("vda", map[string][]byte{"usbhost.apkovl.tar.gz": tarGz(t, map[string]string{
+				"etc/": "", "etc/fstab": "LABEL=ALPINE\t/media/usb\tvfat\tnoauto,ro 0 0\n/dev/cdrom /media/cdrom iso9660 noauto,ro 0 0\n",
+				"etc/apk/": "", "etc/apk/world": "alpine-base\n", "etc/apk/repositories": "/media/usb/apks\n",
+				"etc/lbu/": "", "etc/lbu/lbu.conf": "LBU_MEDIA=usb\n",
+			})})},
 		},
 		{
 			// A world package that fails is named, and the boot goes on.
