@@ -1,7 +1,3 @@
-// Package solver is apk's dependency solver: it turns a world (list of constraints), the
-// repositories and the installed packages into an ordered changeset, with apk's exact provider
-// preferences, install order and error report. It follows apk-tools 3.x's solver.c (deductive
-// propagation, no backtracking), so results match what `apk add` does on the same input.
 package solver
 
 import (
