@@ -221,3 +221,23 @@ Z:Q1xxx
 		}
 	}
 }
+
+// FuzzParseDependency: whatever parses must render to text that parses back to the same value.
+func FuzzParseDependency(f *testing.F) {
+	for _, s := range []string{"a", "!a>=1.2-r3", "so:libc.musl-x86_64.so.1=1", "a@tag~2", "a><Q1abc=", "a<=1_rc2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDependency(s)
+		if err != nil {
+			return
+		}
+		d2, err := ParseDependency(d.String())
+		if err != nil {
+			t.Fatalf("ParseDependency(%q.String() = %q) error %v", s, d.String(), err)
+		}
+		if diff := cmp.Diff(d, d2); diff != "" {
+			t.Fatalf("round trip of %q via %q (-first +second):\n%s", s, d.String(), diff)
+		}
+	})
+}

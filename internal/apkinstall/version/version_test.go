@@ -100,3 +100,18 @@ func TestOpRoundTrip(t *testing.T) {
 		t.Errorf("ParseOp(%q) ok, want failure", "!")
 	}
 }
+
+// FuzzCompare: the ordering must be antisymmetric and Equal must be reflexive.
+func FuzzCompare(f *testing.F) {
+	for _, s := range [][2]string{{"1.0", "1.0.1"}, {"1.0_rc1", "1.0"}, {"8.2.0", "8.2.001"}, {"1.0~ab", "1.0-r1"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if ab, ba := Compare(a, b), Compare(b, a); ab != -ba {
+			t.Fatalf("Compare(%q, %q) = %d but Compare(%q, %q) = %d", a, b, ab, b, a, ba)
+		}
+		if a != "" && Compare(a, a) != 0 {
+			t.Fatalf("Compare(%q, %q) = %d, want 0", a, a, Compare(a, a))
+		}
+	})
+}
