@@ -429,9 +429,8 @@ func writeTemp(dir string, data []byte, o *Options) (string, error) {
 		return fail("write", err)
 	}
 	o.step("written")
-	if err := f.Chmod(0644); err != nil {
-		return fail("chmod", err)
-	}
+	// Best effort: vfat may refuse mode changes, and the mode of the overlay file is irrelevant.
+	_ = f.Chmod(0644)
 	if err := f.Sync(); err != nil {
 		return fail("fsync", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -426,5 +427,77 @@ func TestCommitVanishedMedium(t *testing.T) {
 	o.Config.Media = ""
 	if err := Commit(context.Background(), o, CommitOptions{}); err == nil || !strings.Contains(err.Error(), "LBU_MEDIA") {
 		t.Errorf("Commit() without any medium error = %v, want one mentioning LBU_MEDIA", err)
+	}
+}
+
+// A real boot medium (vfat, as on USB sticks, and ext4) on a loop device, mounted read-only as
+// at boot: commit remounts it, rotates the backup (vfat has no hard links and 2 s timestamps)
+// and leaves it read-only.
+func TestCommitOnBlockMedium(t *testing.T) {
+	for _, fs := range []string{"vfat", "ext4"} {
+		t.Run(fs, func(t *testing.T) { testCommitOnBlockMedium(t, fs) })
+	}
+}
+
+func testCommitOnBlockMedium(t *testing.T, fstype string) {
+	mkfs := "mkfs." + fstype
+	for _, tool := range []string{mkfs, "losetup"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("prerequisite missing: %s", tool)
+		}
+	}
+	if fss, _ := os.ReadFile("/proc/filesystems"); !strings.Contains(string(fss), "\t"+fstype+"\n") {
+		t.Skipf("prerequisite missing: %s support in the running kernel", fstype)
+	}
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		t.Skipf("prerequisite missing: loop devices: %v", err)
+	}
+	root := newRoot(t, "LBU_MEDIA=sdb1\nBACKUP_LIMIT=1\n")
+	img := filepath.Join(t.TempDir(), fstype+".img")
+	if err := os.WriteFile(img, nil, 0644); err != nil {
+		t.Fatal(err)
+	}
+	os.Truncate(img, 16<<20)
+	args := []string{img}
+	if fstype == "ext4" {
+		args = []string{"-q", "-F", img}
+	}
+	if b, err := exec.Command(mkfs, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", mkfs, err, b)
+	}
+	out, err := exec.Command("losetup", "-f", "--show", img).Output()
+	if err != nil {
+		t.Skipf("prerequisite missing: a free loop device: %v", err)
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	mnt := filepath.Join(root, "media/sdb1")
+	os.MkdirAll(mnt, 0755)
+	if err := unix.Mount(dev, mnt, fstype, unix.MS_RDONLY, ""); err != nil {
+		t.Fatalf("mount %s: %v", fstype, err)
+	}
+	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	os.WriteFile(filepath.Join(root, "etc/motd"), []byte("one\n"), 0644)
+	commit(t, root, CommitOptions{})
+	ts := time.Date(2024, 3, 4, 5, 6, 8, 0, time.UTC)
+	unix.Mount("", mnt, "", unix.MS_REMOUNT, "")
+	os.Chtimes(filepath.Join(mnt, "box.apkovl.tar.gz"), ts, ts)
+	unix.Mount("", mnt, "", unix.MS_REMOUNT|unix.MS_RDONLY, "")
+	os.WriteFile(filepath.Join(root, "etc/motd"), []byte("two\n"), 0644)
+	commit(t, root, CommitOptions{})
+	if !isReadOnly(t, mnt) {
+		t.Errorf("%s medium is read-write after commit, want read-only", fstype)
+	}
+	want := []string{"box.20240304050608.tar.gz", "box.apkovl.tar.gz"}
+	got := listDir(t, mnt)
+	got = slices.DeleteFunc(got, func(n string) bool { return n == "lost+found" })
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("%s medium after two commits (-want +got):\n%s", fstype, d)
+	}
+	if got := overlayFile(t, filepath.Join(mnt, "box.apkovl.tar.gz"), "etc/motd"); got != "two\n" {
+		t.Errorf("current etc/motd = %q, want %q", got, "two\n")
+	}
+	if got := overlayFile(t, filepath.Join(mnt, want[0]), "etc/motd"); got != "one\n" {
+		t.Errorf("backup etc/motd = %q, want %q", got, "one\n")
 	}
 }
