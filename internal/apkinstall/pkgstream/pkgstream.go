@@ -104,7 +104,14 @@ const (
 // Decode verifies and decodes the package in raw. identity is the expected SHA-1 of the control
 // member (from the signed index); nil skips that check (only for --allow-untrusted local files).
 func Decode(name string, raw []byte, identity []byte) (*Package, error) {
-	p, err := decode(raw, identity)
+	return DecodeInto(name, raw, identity, nil)
+}
+
+// DecodeInto is Decode with file contents carved out of arena (while it has room) instead of
+// separate allocations, so an installer can reuse memory across packages; the returned files
+// alias arena.
+func DecodeInto(name string, raw []byte, identity []byte, arena []byte) (*Package, error) {
+	p, err := decode(raw, identity, arena[:0])
 	if err != nil {
 		return nil, &Error{Package: name, Err: err}
 	}
@@ -175,7 +182,7 @@ func ReadSignatures(raw []byte) (sigs []sign.Signature, end int, err error) {
 	return sigs, end, nil
 }
 
-func decode(raw []byte, identity []byte) (*Package, error) {
+func decode(raw []byte, identity []byte, arena []byte) (*Package, error) {
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("%w: empty file", ErrTruncated)
 	}
@@ -250,7 +257,7 @@ func decode(raw []byte, identity []byte) (*Package, error) {
 		if strings.HasPrefix(h.Name, ".") && !strings.Contains(strings.TrimSuffix(h.Name, "/"), "/") {
 			return nil
 		}
-		f, err := fileFromHeader(h, r)
+		f, err := fileFromHeader(h, r, &arena)
 		if err != nil {
 			return err
 		}
@@ -276,7 +283,7 @@ func isScript(name string) bool {
 	return false
 }
 
-func fileFromHeader(h *tar.Header, r io.Reader) (File, error) {
+func fileFromHeader(h *tar.Header, r io.Reader, arena *[]byte) (File, error) {
 	f := File{
 		Name:     strings.TrimSuffix(h.Name, "/"),
 		Type:     h.Typeflag,
@@ -312,7 +319,12 @@ func fileFromHeader(h *tar.Header, r io.Reader) (File, error) {
 		f.Checksum = sum
 	}
 	if f.Type == tar.TypeReg && h.Size > 0 {
-		f.Data = make([]byte, h.Size)
+		if a := *arena; int64(cap(a)-len(a)) >= h.Size {
+			f.Data = a[len(a) : len(a)+int(h.Size) : len(a)+int(h.Size)]
+			*arena = a[:len(a)+int(h.Size)]
+		} else {
+			f.Data = make([]byte, h.Size)
+		}
 		if _, err := io.ReadFull(r, f.Data); err != nil {
 			return f, gzErr(err)
 		}
