@@ -358,7 +358,9 @@ func Commit(ctx context.Context, o *Options, co CommitOptions) (err error) {
 		return fmt.Errorf("commit %s: %w", outPath, err)
 	}
 	o.step("renamed")
-	o.logf("Created %s", outPath)
+	if o.Verbose {
+		o.logf("Created %s", outPath)
+	}
 
 	for _, r := range remove {
 		if err := os.Remove(r); err != nil && !os.IsNotExist(err) {
