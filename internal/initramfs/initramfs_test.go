@@ -274,18 +274,27 @@ func TestBuildErrors(t *testing.T) {
 
 // TestBuildRealKernel builds the default initramfs over Debian's cloud kernel modules.
 func TestBuildRealKernel(t *testing.T) {
+	for _, tc := range []struct {
+		arch    string
+		machine elf.Machine
+	}{{"x86_64", elf.EM_X86_64}, {"aarch64", elf.EM_AARCH64}} {
+		t.Run(tc.arch, func(t *testing.T) { testBuildRealKernel(t, tc.arch, tc.machine) })
+	}
+}
+
+func testBuildRealKernel(t *testing.T, arch string, machine elf.Machine) {
 	root, err := testdata.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	mdir, why := kmodtest.RealModulesDir(root, "x86_64")
+	mdir, why := kmodtest.RealModulesDir(root, arch)
 	if mdir == "" {
 		t.Skipf("prerequisite missing: %s", why)
 	}
-	init := fakeInit(t, elf.EM_X86_64)
+	init := fakeInit(t, machine)
 	var img, progress bytes.Buffer
 	start := time.Now()
-	res, err := initramfs.Build(&img, initramfs.Options{Init: init, Arch: "x86_64", ModulesDir: mdir,
+	res, err := initramfs.Build(&img, initramfs.Options{Init: init, Arch: arch, ModulesDir: mdir,
 		KeysDir: testdata.Path(t, "alpine", "keys"), Progress: &progress})
 	if err != nil {
 		t.Fatalf("Build = %v", err)

@@ -17,23 +17,28 @@ import (
 	"github.com/ramboot/ramboot/internal/testdata"
 )
 
-func realTree(t *testing.T) string {
+func realTree(t *testing.T, arch string) string {
 	t.Helper()
 	root, err := testdata.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, why := kmodtest.RealModulesDir(root, "x86_64")
+	dir, why := kmodtest.RealModulesDir(root, arch)
 	if dir == "" {
 		t.Skipf("prerequisite missing: %s", why)
 	}
 	return dir
 }
 
-// TestRealTree indexes Debian's kernel modules and compares the result with real depmod's
-// (kmod package) when depmod is installed.
+// TestRealTree indexes Debian's kernel modules (amd64 and arm64 cloud flavours) and compares the
+// result with real depmod's (kmod package) when depmod is installed.
 func TestRealTree(t *testing.T) {
-	dir := realTree(t)
+	for _, arch := range []string{"x86_64", "aarch64"} {
+		t.Run(arch, func(t *testing.T) { testRealTree(t, realTree(t, arch)) })
+	}
+}
+
+func testRealTree(t *testing.T, dir string) {
 	start := time.Now()
 	tree, err := kmod.OpenTree(dir)
 	if err != nil {
