@@ -49,7 +49,7 @@ func TestCLI(t *testing.T) {
 		{"revert missing", "lbu", []string{"revert", "box.20000101000000.tar.gz"}, env, 1, "", "file not found", ""},
 		{"revert no arg", "lbu", []string{"revert"}, env, 2, "", "needs a REVISION", ""},
 		{"encryption needs a password", "lbu", []string{"ci", "-e"}, env, 1, "", "needs a password", ""},
-		{"encrypted with -p", "lbu", []string{"ci", "-e", "-p", "pw", "-d"}, env, 0, "Created " + filepath.Join(bk, "box.apkovl.tar.gz.aes-256-cbc"), "", ""},
+		{"encrypted with -p", "lbu", []string{"ci", "-e", "-v", "-p", "pw", "-d"}, env, 0, "Created " + filepath.Join(bk, "box.apkovl.tar.gz.aes-256-cbc"), "", ""},
 		{"diff with -p", "lbu", []string{"diff", "-p", "pw"}, env, 0, "", "", "diff -ruN"},
 	}
 	for _, tc := range tests {
