@@ -38,6 +38,7 @@ type MediaRequest struct {
 // MediaResult lists the media kept mounted and why every candidate was or was not chosen.
 type MediaResult struct {
 	Media []Medium
+	Why   string // why the wait ended ("repository and apkovl found", "deadline 5s reached")
 	Log   []string
 }
 

@@ -106,3 +106,55 @@ func TestResolveIn(t *testing.T) {
 		}
 	}
 }
+
+func TestFstabMatches(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "sys/devices/pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host0/target0:0:0/0:0:0:0/block/sda/sda1"), 0o755)
+	os.MkdirAll(filepath.Join(root, "sys/devices/pci0000:00/0000:00:04.0/virtio1/block/vda"), 0o755)
+	os.MkdirAll(filepath.Join(root, "sys/class/block"), 0o755)
+	os.Symlink("../../devices/pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host0/target0:0:0/0:0:0:0/block/sda/sda1", filepath.Join(root, "sys/class/block/sda1"))
+	os.Symlink("../../devices/pci0000:00/0000:00:04.0/virtio1/block/vda", filepath.Join(root, "sys/class/block/vda"))
+	s := &state{env: &Env{Root: root}}
+	usb := Medium{Device: "/dev/sda1", Label: "ALPINE", UUID: "1234-ABCD"}
+	virt := Medium{Device: "/dev/vda", Label: "DATA"}
+	cd := Medium{Device: "/dev/sr0", Label: "alpine-std 3.19.1 x86_64"}
+	tests := []struct {
+		spec string
+		m    Medium
+		want bool
+	}{
+		{"/dev/sda1", usb, true},
+		{"/dev/sda", usb, false},
+		{"UUID=1234-abcd", usb, true},
+		{`LABEL="ALPINE"`, usb, true},
+		{"LABEL=ALPINE", virt, false},
+		{"/dev/usbdisk", usb, true},
+		{"/dev/usbdisk", virt, false},
+		{"/dev/cdrom", cd, true},
+		{"/dev/cdrom", usb, false},
+		{"UUID=", virt, false},
+	}
+	for _, tt := range tests {
+		if got := s.matches(tt.spec, tt.m); got != tt.want {
+			t.Errorf("matches(%q, %s) = %v, want %v", tt.spec, tt.m.Device, got, tt.want)
+		}
+	}
+}
+
+func TestLoggerEcho(t *testing.T) {
+	var console, kmsg strings.Builder
+	l := NewLogger(&console)
+	l.Infof("p", "before kmsg")
+	l.AttachKmsg(&kmsg, 5) // the kernel echoes levels < 5 (err, warn) itself
+	l.Infof("p", "info")
+	l.Errorf("p", "broken")
+	l.SetQuiet(true)
+	l.Infof("p", "hidden")
+	l.Warnf("p", "warned")
+	if got, want := console.String(), "ramboot: p: before kmsg\nramboot: p: info\n"; got != want {
+		t.Errorf("console = %q, want %q", got, want)
+	}
+	if got, want := kmsg.String(), "<6>ramboot: p: info\n<3>ramboot: p: broken\n<6>ramboot: p: hidden\n<4>ramboot: p: warned\n"; got != want {
+		t.Errorf("kmsg = %q, want %q", got, want)
+	}
+}

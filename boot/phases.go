@@ -110,7 +110,8 @@ func loadModules(ctx context.Context, s *state) error {
 	}
 	s.loader = coldplug.New(coldplug.Options{
 		Index: ix, SysRoot: e.Root, Loader: e.Actions, Blacklist: s.cfg.Blacklist, Params: s.cfg.ModParams,
-		Log: func(format string, args ...any) { e.Log.Debugf("modules", format, args...) },
+		Sequential: e.SequentialModules,
+		Log:        func(format string, args ...any) { e.Log.Debugf("modules", format, args...) },
 	})
 	explicit := append([]string(nil), s.cfg.Modules...)
 	explicit = append(explicit, readList(e.path("etc/modules"))...)
@@ -189,6 +190,9 @@ func findMedia(ctx context.Context, s *state) error {
 	}
 	if err != nil {
 		return fmt.Errorf("boot media: %w", err)
+	}
+	if res != nil && res.Why != "" {
+		s.note("%s", res.Why)
 	}
 	for _, m := range s.media {
 		s.note("%s (%s %q) at %s", m.Device, m.FSType, m.Label, e.rel(m.Mountpoint))

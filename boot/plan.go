@@ -30,6 +30,9 @@ type Env struct {
 	Arch          string   // apk architecture written to etc/apk/arch ("" = from GOARCH)
 	SelfExe       string   // the running agent binary, installed into the new root ("" = skip)
 	InitEnv       []string // environment for init
+	// SequentialModules loads coldplugged modules one after another (deterministic action logs);
+	// the default loads independent driver chains in parallel.
+	SequentialModules bool
 
 	// System facts, replaceable in tests.
 	Now    func() time.Time

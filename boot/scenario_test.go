@@ -267,13 +267,13 @@ func newHarness(t *testing.T, sc scenario) *harness {
 	h.env = &Env{
 		Root: root, Actions: h.rec, Log: NewLogger(&bytes.Buffer{}), Deps: deps,
 		KernelRelease: testRelease, Arch: "x86_64", SelfExe: filepath.Join(root, "init"),
-		InitEnv: []string{"HOME=/", "TERM=linux"},
-		Now:     func() time.Time { return time.Unix(0, 0) },
-		Sleep:   func(d time.Duration) { h.rec.Record("sleep " + d.String()) },
-		Getpid:  func() int { return 1 },
-		DevOf:   devOf,
-		IsRAM:   func(string) bool { return true },
-		HasRTC:  func() bool { return false },
+		InitEnv: []string{"HOME=/", "TERM=linux"}, SequentialModules: true,
+		Now:    func() time.Time { return time.Unix(0, 0) },
+		Sleep:  func(d time.Duration) { h.rec.Record("sleep " + d.String()) },
+		Getpid: func() int { return 1 },
+		DevOf:  devOf,
+		IsRAM:  func(string) bool { return true },
+		HasRTC: func() bool { return false },
 	}
 	return h
 }

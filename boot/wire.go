@@ -105,7 +105,7 @@ func findMediaReal(ctx context.Context, req MediaRequest) (*MediaResult, error) 
 }
 
 func convertMedia(res *bootmedia.Result) *MediaResult {
-	out := &MediaResult{Log: append([]string{res.Why}, res.Log...)}
+	out := &MediaResult{Why: fmt.Sprintf("%s after %v", res.Why, res.Elapsed.Round(time.Millisecond)), Log: res.Log}
 	for _, m := range res.Kept() {
 		out.Media = append(out.Media, Medium{
 			Device: filepath.Join("/dev", m.Dev), FSType: m.Info.Type, Label: m.Info.Label, UUID: m.Info.UUID,
