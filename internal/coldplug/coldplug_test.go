@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
@@ -152,7 +154,13 @@ func TestColdplugFixedPoint(t *testing.T) {
 		want = append(want, coldplug.NormName(d))
 	}
 	want = append(want, "virtio_blk", "virtio_rng")
-	if d := cmp.Diff(want, k.names()); d != "" {
+	// Round 2 loads virtio_blk and virtio_rng in parallel: the calls may come in either order,
+	// the report is in plan order.
+	calls := k.names()
+	if len(calls) == len(want) && calls[len(calls)-2] == "virtio_rng" {
+		calls[len(calls)-2], calls[len(calls)-1] = calls[len(calls)-1], calls[len(calls)-2]
+	}
+	if d := cmp.Diff(want, calls); d != "" {
 		t.Errorf("Coldplug() LoadModule calls mismatch (-want +got):\n%s", d)
 	}
 	if d := cmp.Diff(want, loadedNames(rep)); d != "" {
@@ -306,6 +314,57 @@ func TestConcurrentLoads(t *testing.T) {
 	for _, m := range []string{"virtio_pci", "virtio_blk", "virtio_rng"} {
 		if !seen[m] {
 			t.Errorf("module %s never loaded; calls %q", m, k.names())
+		}
+	}
+}
+
+// blockingKernel makes usb_storage's load wait until virtio_blk has loaded, like a slow driver
+// probe: only parallel loading lets the boot disk's driver through meanwhile.
+type blockingKernel struct {
+	mu          sync.Mutex
+	calls       []string
+	virtioBlkIn chan struct{}
+	waited      time.Duration
+}
+
+func (k *blockingKernel) LoadModule(path, params string) error {
+	name := coldplug.NormName(path)
+	k.mu.Lock()
+	k.calls = append(k.calls, name)
+	k.mu.Unlock()
+	switch name {
+	case "virtio_blk":
+		close(k.virtioBlkIn)
+	case "usb_storage":
+		start := time.Now()
+		select {
+		case <-k.virtioBlkIn:
+		case <-time.After(300 * time.Millisecond):
+		}
+		k.waited = time.Since(start)
+	}
+	return nil
+}
+
+func TestParallelLoading(t *testing.T) {
+	for _, sequential := range []bool{false, true} {
+		ix, sys := fixture(t)
+		addDevice(t, sys, "usb", "1-1:1.0", "usb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00")
+		addDevice(t, sys, "virtio", "virtio0", virtioBlk)
+		k := &blockingKernel{virtioBlkIn: make(chan struct{})}
+		l := coldplug.New(coldplug.Options{Index: ix, SysRoot: sys, Loader: k, Sequential: sequential})
+		rep := l.Coldplug()
+		// usb_storage sorts first; sequentially it holds virtio_blk up for the full 300 ms.
+		blocked := k.waited >= 300*time.Millisecond
+		if blocked != sequential {
+			t.Errorf("Coldplug(sequential=%v): usb_storage waited %v for virtio_blk, want blocked=%v", sequential, k.waited, sequential)
+		}
+		want := []string{"usb_common", "usbcore", "scsi_common", "scsi_mod", "usb_storage", "virtio_ring", "virtio", "virtio_blk"}
+		got := loadedNames(rep)
+		sort.Strings(got)
+		sort.Strings(want)
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("Coldplug(sequential=%v) loaded mismatch (-want +got):\n%s", sequential, d)
 		}
 	}
 }

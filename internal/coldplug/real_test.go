@@ -3,6 +3,7 @@ package coldplug_test
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,12 +111,17 @@ func TestRealKernelQEMUDevices(t *testing.T) {
 	}
 }
 
-type recorder struct{ paths []string }
+type recorder struct {
+	mu    sync.Mutex // Coldplug loads in parallel
+	paths []string
+}
 
 func (r *recorder) LoadModule(path, params string) error {
 	if _, err := os.Stat(path); err != nil {
 		return err
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.paths = append(r.paths, path)
 	return nil
 }
