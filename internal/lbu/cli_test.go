@@ -50,6 +50,7 @@ func TestCLI(t *testing.T) {
 		{"revert no arg", "lbu", []string{"revert"}, env, 2, "", "needs a REVISION", ""},
 		{"encryption needs a password", "lbu", []string{"ci", "-e"}, env, 1, "", "needs a password", ""},
 		{"encrypted with -p", "lbu", []string{"ci", "-e", "-v", "-p", "pw", "-d"}, env, 0, "Created " + filepath.Join(bk, "box.apkovl.tar.gz.aes-256-cbc"), "", ""},
+		{"status of encrypted overlay without password", "lbu", []string{"status"}, env, 1, "", "needs a password", ""},
 		{"diff with -p", "lbu", []string{"diff", "-p", "pw"}, env, 0, "", "", "diff -ruN"},
 	}
 	for _, tc := range tests {

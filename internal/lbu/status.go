@@ -55,6 +55,9 @@ func committed(o *Options, media string, keepData bool) (Manifest, string, error
 		return nil, "", nil
 	}
 	ro := o.restoreOpts()
+	if best.Encrypted && ro.Password == nil {
+		return nil, "", fmt.Errorf("%s is encrypted and needs a password: set PASSWORD in lbu.conf, use -p, or run on a terminal", best.Path)
+	}
 	gz, _, err := overlay.Load(best.Path, ro)
 	if err != nil {
 		return nil, "", err
