@@ -501,3 +501,30 @@ func testCommitOnBlockMedium(t *testing.T, fstype string) {
 		t.Errorf("backup etc/motd = %q, want %q", got, "one\n")
 	}
 }
+
+// A read-only bind of a writable filesystem is made writable by a bind remount and restored
+// the same way: the filesystem's other mounts stay writable.
+func TestCommitReadOnlyBindMount(t *testing.T) {
+	root := newRoot(t, "LBU_MEDIA=vdb\n")
+	backing := filepath.Join(t.TempDir(), "backing")
+	mountTmpfs(t, backing, "size=4m,mode=0755", false)
+	mnt := filepath.Join(root, "media/vdb")
+	os.MkdirAll(mnt, 0755)
+	if err := unix.Mount(backing, mnt, "", unix.MS_BIND, ""); err != nil {
+		t.Fatalf("bind mount: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	if err := unix.Mount("", mnt, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+		t.Fatalf("read-only bind remount: %v", err)
+	}
+	commit(t, root, CommitOptions{})
+	if !isReadOnly(t, mnt) {
+		t.Errorf("bind mount %s is read-write after commit, want read-only", mnt)
+	}
+	if isReadOnly(t, backing) {
+		t.Errorf("backing mount %s became read-only, want it untouched", backing)
+	}
+	if _, err := os.Stat(filepath.Join(backing, "box.apkovl.tar.gz")); err != nil {
+		t.Errorf("overlay not written through the bind mount: %v", err)
+	}
+}

@@ -126,6 +126,15 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
+func superReadOnly(m *mountInfo) bool {
+	for _, o := range strings.Split(m.superOpts, ",") {
+		if o == "ro" {
+			return true
+		}
+	}
+	return false
+}
+
 // perMountFlags keeps a mount's own flags across a remount (a remount resets those not given).
 func perMountFlags(m *mountInfo) uintptr {
 	var fl uintptr
@@ -146,6 +155,7 @@ func perMountFlags(m *mountInfo) uintptr {
 type mediaSession struct {
 	dir        string
 	remountRO  bool
+	bindOnly   bool
 	unmount    bool
 	perMountFl uintptr
 	log        func(string)
@@ -188,20 +198,20 @@ func openMedia(root, dir string, needMount, write bool, log func(string)) (*medi
 	}
 	if write && m.opts["ro"] {
 		s.perMountFl = perMountFlags(m)
-		if err := unix.Mount("", real, "", unix.MS_REMOUNT|s.perMountFl, ""); err != nil {
+		// A read-only superblock (the usual ro mount) is remounted as a whole; a read-only bind
+		// of a writable filesystem only gets its per-mount flag changed, and is restored alike.
+		s.bindOnly = !superReadOnly(m)
+		fl := unix.MS_REMOUNT | s.perMountFl
+		if s.bindOnly {
+			fl |= unix.MS_BIND
+		}
+		if err := unix.Mount("", real, "", fl, ""); err != nil {
 			s.close()
 			return nil, fmt.Errorf("medium %s: remount read-write: %w", dir, err)
 		}
 		s.remountRO = true
 		if s.log != nil {
 			s.log("remounted " + dir + " read-write")
-		}
-		// A read-only bind (per-mount flag) needs a bind remount as well.
-		if m2, _ := findMount(real); m2 != nil && m2.opts["ro"] {
-			if err := unix.Mount("", real, "", unix.MS_REMOUNT|unix.MS_BIND|s.perMountFl, ""); err != nil {
-				s.close()
-				return nil, fmt.Errorf("medium %s: remount read-write: %w", dir, err)
-			}
 		}
 	}
 	return s, nil
@@ -220,7 +230,11 @@ func (s *mediaSession) close() error {
 		var err error
 		// EBUSY can happen briefly while the kernel finishes writeback; retry a little.
 		for i := 0; i < 20; i++ {
-			if err = unix.Mount("", s.dir, "", unix.MS_REMOUNT|unix.MS_RDONLY|s.perMountFl, ""); err != unix.EBUSY {
+			fl := unix.MS_REMOUNT | unix.MS_RDONLY | s.perMountFl
+			if s.bindOnly {
+				fl |= unix.MS_BIND
+			}
+			if err = unix.Mount("", s.dir, "", uintptr(fl), ""); err != unix.EBUSY {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
