@@ -2,8 +2,9 @@
 // /dev/kmsg, builds the real Actions and runs boot.Run; on a fatal error it applies the failure
 // policy (boot.Fail) and never returns. The boot logic lives in package boot.
 //
-// Run as anything but PID 1 it is the booted system's agent: "lbu" (via the
-// /usr/local/sbin/lbu link) or "init plan" to print the boot plan.
+// Run as anything but PID 1 it is the booted system's agent, installed there as
+// /usr/local/sbin/ramboot: "lbu" (via the /usr/local/sbin/lbu link, or "ramboot lbu ...") and
+// "ramboot plan" to print the boot plan.
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ramboot/ramboot/boot"
+	"github.com/ramboot/ramboot/internal/lbu"
 	"golang.org/x/sys/unix"
 )
 
@@ -94,8 +96,10 @@ func kernelRelease() string {
 func agent(args []string) int {
 	name := filepath.Base(args[0])
 	switch {
-	case name == "lbu" || (len(args) > 1 && args[1] == "lbu"):
-		return lbuMain(args)
+	case name == "lbu" || strings.HasPrefix(name, "lbu_"):
+		return lbu.Main(name, args[1:])
+	case len(args) > 1 && args[1] == "lbu":
+		return lbu.Main("lbu", args[2:])
 	case len(args) > 1 && args[1] == "plan":
 		boot.Describe(os.Stdout)
 		return 0
