@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/bits"
+	"sort"
 
 	"github.com/ramboot/ramboot/internal/apkinstall/pkg"
 )
@@ -226,10 +227,78 @@ func newDB(req *Request) (*db, error) {
 	return d, nil
 }
 
-// indexReverse fills rdepends and rinstallIf like apk_db_name_rdepends (each referencing name
-// listed once per target).
+// apk keeps names in a hash table of 20000 buckets keyed by murmur3_32(name, seed 5381) and
+// inserts at the head of a bucket; apk_db_name_rdepends walks that table, so the order of every
+// rdepends/rinstall_if list (and with it the order of install_if packages in the changeset and
+// of error report lines) is the table's iteration order.
+const nameBuckets = 20000
+
+func murmur3(s string, seed uint32) uint32 {
+	const c1, c2 = 0xcc9e2d51, 0x1b873593
+	h := seed
+	n := len(s) / 4
+	for i := 0; i < n; i++ {
+		k := uint32(s[4*i]) | uint32(s[4*i+1])<<8 | uint32(s[4*i+2])<<16 | uint32(s[4*i+3])<<24
+		k *= c1
+		k = bits.RotateLeft32(k, 15)
+		k *= c2
+		h ^= k
+		h = bits.RotateLeft32(h, 13)*5 + 0xe6546b64
+	}
+	var k uint32
+	t := s[4*n:]
+	switch len(t) {
+	case 3:
+		k ^= uint32(t[2]) << 16
+		fallthrough
+	case 2:
+		k ^= uint32(t[1]) << 8
+		fallthrough
+	case 1:
+		k ^= uint32(t[0])
+		k *= c1
+		k = bits.RotateLeft32(k, 15)
+		k *= c2
+		h ^= k
+	}
+	h ^= uint32(len(s))
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
+	return h
+}
+
+// hashOrder returns the names in apk's hash table iteration order: by bucket, and within a
+// bucket the most recently created first.
+func (d *db) hashOrder() []*name {
+	type item struct {
+		n      *name
+		bucket uint32
+		seq    int
+	}
+	items := make([]item, len(d.nameOrder))
+	for i, n := range d.nameOrder {
+		items[i] = item{n, murmur3(n.name, 5381) % nameBuckets, i}
+	}
+	sort.Slice(items, func(a, b int) bool {
+		if items[a].bucket != items[b].bucket {
+			return items[a].bucket < items[b].bucket
+		}
+		return items[a].seq > items[b].seq
+	})
+	out := make([]*name, len(items))
+	for i, it := range items {
+		out[i] = it.n
+	}
+	return out
+}
+
+// indexReverse fills rdepends and rinstallIf like apk_db_name_rdepends: every name (provided
+// names included) is listed once in the lists of the names its providers depend on.
 func (d *db) indexReverse() {
-	for _, nm := range d.nameOrder {
+	for _, nm := range d.hashOrder() {
 		seenDep := map[*name]bool{}
 		seenIIF := map[*name]bool{}
 		for _, p := range nm.providers {

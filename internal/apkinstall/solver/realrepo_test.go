@@ -4,9 +4,11 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"errors"
+	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -76,7 +78,9 @@ func solveReal(t *testing.T, c realCase) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sol, err := Solve(Request{World: deps, Repos: []Repository{{Packages: repo}}, Arch: []string{c.arch}})
+	// apk add merges its arguments into world one by one: a later entry for a name replaces
+	// an earlier one
+	sol, err := Solve(Request{World: AddWorld(nil, deps), Repos: []Repository{{Packages: repo}}, Arch: []string{c.arch}})
 	var serr *Error
 	if errors.As(err, &serr) {
 		return strings.Split(strings.TrimSuffix(serr.Report, "\n"), "\n")
@@ -310,5 +314,57 @@ func TestRealRepositoryOnInstalledRoot(t *testing.T) {
 				t.Errorf("Solve(installed base + %v) differs from apk 2.14.4 (-apk +ours):\n%s", add, diff)
 			}
 		})
+	}
+}
+
+// TestRandomWorldsMatchAPK is a differential test against the real apk 2.14.4: random worlds
+// over both real repositories (package and provided names, conflicts, versioned constraints)
+// must give byte-identical change lists or error reports. RAMBOOT_SOLVER_WORLDS raises the count
+// per repository (default 60) and RAMBOOT_SOLVER_SEED changes the seed.
+func TestRandomWorldsMatchAPK(t *testing.T) {
+	count, seed := 60, int64(42)
+	if v, err := strconv.Atoi(os.Getenv("RAMBOOT_SOLVER_WORLDS")); err == nil {
+		count = v
+	}
+	if v, err := strconv.ParseInt(os.Getenv("RAMBOOT_SOLVER_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	minirootfs(t)
+	for _, rc := range []struct{ repo, arch string }{{"v3.19", "x86_64"}, {"v3.13", "aarch64"}} {
+		repo := loadAPKINDEX(t, testdata.Path(t, "alpine", rc.repo, rc.arch, "APKINDEX.tar.gz"))
+		type cand struct{ name, version string }
+		var names []cand
+		for _, p := range repo {
+			names = append(names, cand{p.Name, p.Version})
+			for _, d := range p.Provides {
+				names = append(names, cand{d.Name, d.Version})
+			}
+		}
+		r := rand.New(rand.NewSource(seed))
+		fails := 0
+		for i := 0; i < count; i++ {
+			var w []string
+			for j, k := 0, 1+r.Intn(8); j < k; j++ {
+				c := names[r.Intn(len(names))]
+				switch x := r.Intn(20); {
+				case x == 0:
+					w = append(w, "!"+c.name)
+				case x == 1 && c.version != "":
+					w = append(w, c.name+"<"+c.version)
+				case x == 2 && c.version != "":
+					w = append(w, c.name+">="+c.version)
+				case x == 3 && c.version != "":
+					w = append(w, c.name+"~"+strings.SplitN(c.version, ".", 2)[0])
+				default:
+					w = append(w, c.name)
+				}
+			}
+			c := realCase{rc.repo, rc.arch, w}
+			if diff := cmp.Diff(realAPK(t, c), solveReal(t, c)); diff != "" {
+				fails++
+				t.Errorf("%s world %q differs from apk 2.14.4 (-apk +ours):\n%s", rc.repo, strings.Join(w, " "), diff)
+			}
+		}
+		t.Logf("%s: %d random worlds, %d differ from apk 2.14.4", rc.repo, count, fails)
 	}
 }

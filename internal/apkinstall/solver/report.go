@@ -178,6 +178,21 @@ func (ps *printState) printMatched(label string, deps []matchedDep) {
 		return
 	}
 	ps.labelStart(label)
+	if ps.s.style == StyleAPK3 {
+		ps.sortMatched(deps)
+	}
+	for _, m := range deps {
+		if m.pkg == nil {
+			ps.i.print(ps.worldText(m.world))
+		} else {
+			ps.i.print(pkgText(m.pkg) + "[" + depText(m.dep) + "]")
+		}
+	}
+}
+
+// sortMatched orders a satisfies/breaks list like apk 3 (matched_dep_sort); apk 2 prints it in
+// reverse-dependency (hash table) order.
+func (ps *printState) sortMatched(deps []matchedDep) {
 	sort.SliceStable(deps, func(a, b int) bool {
 		ma, mb := deps[a], deps[b]
 		if ma.pkg != nil && mb.pkg != nil {
@@ -190,13 +205,6 @@ func (ps *printState) printMatched(label string, deps []matchedDep) {
 		}
 		return depOpCode(ma.dep) < depOpCode(mb.dep)
 	})
-	for _, m := range deps {
-		if m.pkg == nil {
-			ps.i.print(ps.worldText(m.world))
-		} else {
-			ps.i.print(pkgText(m.pkg) + "[" + depText(m.dep) + "]")
-		}
-	}
 }
 
 // depOpCode is apk's dep->op value (operator bits plus the conflict bit) used as sort key.

@@ -30,6 +30,7 @@ type state struct {
 	orderID        uint32
 	ignoreConflict bool
 	preupgrade     bool
+	style          Style
 	changes        []change
 	world          []dep // the sorted world of a successful solve
 }

@@ -55,6 +55,9 @@ type Request struct {
 	NameFlags map[string]NameFlags
 	// Preupgrade is apk's performing_preupgrade: prefer installed versions unless upgrading.
 	Preupgrade bool
+	// Style selects the error report of apk 2.14 (default: Alpine <= 3.22) or apk 3, which
+	// sorts the "satisfies:" and "breaks:" lists.
+	Style Style
 }
 
 // Change is one step of the changeset. Old == nil installs, New == nil removes; Old == New
@@ -173,7 +176,7 @@ func Solve(req Request) (*Solution, error) {
 
 func solveOnce(d *db, req *Request, first bool, world []dep, worldTags []int, broken []bool) *state {
 	d.reset()
-	s := &state{db: d, preupgrade: req.Preupgrade, ignoreConflict: req.Flags&FlagIgnoreConflict != 0}
+	s := &state{db: d, preupgrade: req.Preupgrade, style: req.Style, ignoreConflict: req.Flags&FlagIgnoreConflict != 0}
 	// apk sets name flags before solving; a --force-broken-world restart clears package state
 	// and with it these flags, which is reproduced by applying them to the first attempt only.
 	for nm, f := range req.NameFlags {

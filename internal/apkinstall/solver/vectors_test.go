@@ -145,6 +145,7 @@ func runApk(v *vector) (string, error) {
 		BrokenWorld: brokenWorld,
 		Arch:        []string{"x86_64"},
 		NameFlags:   map[string]NameFlags{},
+		Style:       StyleAPK3,
 	}
 	switch applet {
 	case "add":
