@@ -243,6 +243,18 @@ func Commit(ctx context.Context, o *Options, co CommitOptions) (err error) {
 	}
 	outPath := filepath.Join(tgt.Dir, outName)
 
+	// Lock first: a second lbu must not see the medium made writable by the first and then
+	// find it read-only again when its turn comes.
+	lockTimeout := o.LockTimeout
+	if lockTimeout == 0 {
+		lockTimeout = 10 * time.Second
+	}
+	unlock, err := lockDir(tgt.Dir, lockTimeout)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
 	ms, err := openMedia(o.Root, tgt.Dir, tgt.NeedMount, !co.DryRun, func(s string) {
 		if o.Verbose {
 			o.logf("%s", s)
@@ -256,15 +268,6 @@ func Commit(ctx context.Context, o *Options, co CommitOptions) (err error) {
 			err = cerr
 		}
 	}()
-	lockTimeout := o.LockTimeout
-	if lockTimeout == 0 {
-		lockTimeout = 10 * time.Second
-	}
-	unlock, err := lockDir(tgt.Dir, lockTimeout)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 
 	cands, ignored, err := overlay.Scan(tgt.Dir)
 	if err != nil {
@@ -593,6 +596,11 @@ func Revert(ctx context.Context, o *Options, rev, media string) (err error) {
 	if strings.Contains(rev, "/") {
 		return fmt.Errorf("revert: %q: want a file name as listed by lbu list-backup", rev)
 	}
+	unlock, err := lockDir(tgt.Dir, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	ms, err := openMedia(o.Root, tgt.Dir, tgt.NeedMount, true, nil)
 	if err != nil {
 		return err
@@ -602,11 +610,6 @@ func Revert(ctx context.Context, o *Options, rev, media string) (err error) {
 			err = cerr
 		}
 	}()
-	unlock, err := lockDir(tgt.Dir, 10*time.Second)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	revPath := filepath.Join(tgt.Dir, rev)
 	info, err := os.Lstat(revPath)
 	if err != nil || !info.Mode().IsRegular() {

@@ -528,3 +528,27 @@ func TestCommitReadOnlyBindMount(t *testing.T) {
 		t.Errorf("overlay not written through the bind mount: %v", err)
 	}
 }
+
+// Concurrent commits to one read-only medium are serialised by the lock: all succeed and the
+// medium ends read-only with one complete overlay.
+func TestConcurrentCommits(t *testing.T) {
+	root := newRoot(t, "LBU_MEDIA=vdc\nBACKUP_LIMIT=10\n")
+	mnt := filepath.Join(root, "media/vdc")
+	mountTmpfs(t, mnt, "size=8m,mode=0755", true)
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() { errs <- Commit(context.Background(), options(t, root), CommitOptions{}) }()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent Commit() error: %v", err)
+		}
+	}
+	if !isReadOnly(t, mnt) {
+		t.Errorf("medium is read-write after concurrent commits, want read-only")
+	}
+	cands, ignored, err := overlay.Scan(mnt)
+	if err != nil || len(cands) != 1 || len(ignored) != 0 {
+		t.Errorf("medium after concurrent commits: candidates %v, ignored %q, %v; want exactly one overlay", cands, ignored, err)
+	}
+}

@@ -279,7 +279,7 @@ func hasFstabEntry(root, dir string) bool {
 func lockDir(dir string, timeout time.Duration) (func(), error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", dir, err)
+		return nil, fmt.Errorf("medium %s: %w", dir, err)
 	}
 	deadline := time.Now().Add(timeout)
 	for {
