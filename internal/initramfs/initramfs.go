@@ -181,7 +181,8 @@ func Build(w io.Writer, opts Options) (*Result, error) {
 		mtime = uint64(opts.ModTime.Unix())
 	}
 	cw := &countWriter{w: w}
-	zw, err := gzip.NewWriterLevel(cw, gzip.BestCompression)
+	// Level 6: -9 saves <0.5% on module+Go binary content for twice the time.
+	zw, err := gzip.NewWriterLevel(cw, gzip.DefaultCompression)
 	if err != nil {
 		return nil, err
 	}
