@@ -86,6 +86,10 @@ type Extractor struct {
 	rootFD  int
 	overlay map[string]bool
 	ids     ids
+	// umask, euid and egid decide when the mode and owner a file is created with are already
+	// right, saving a chown and a chmod per file (most files are root:root 0644/0755).
+	umask      uint32
+	euid, egid int
 }
 
 // Open prepares extraction into root (which must exist). overlay lists root-relative paths that
@@ -95,7 +99,7 @@ func Open(root string, overlay []string) (*Extractor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open root %s: %w", root, err)
 	}
-	x := &Extractor{root: root, rootFD: fd, overlay: map[string]bool{}}
+	x := &Extractor{root: root, rootFD: fd, overlay: map[string]bool{}, umask: readUmask(), euid: os.Geteuid(), egid: os.Getegid()}
 	for _, p := range overlay {
 		p = strings.Trim(path.Clean("/"+strings.TrimSpace(p)), "/")
 		if p != "" {
@@ -104,6 +108,33 @@ func Open(root string, overlay []string) (*Extractor, error) {
 	}
 	x.ReloadIDs()
 	return x, nil
+}
+
+// readUmask reads the process umask from /proc (Linux >= 4.7) without changing it; unknown
+// means "always chmod".
+func readUmask() uint32 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "Umask:"); ok {
+				if n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					return uint32(n)
+				}
+			}
+		}
+	}
+	return 0o7777
+}
+
+// needChmod says whether a file created with acl.Mode&0777 needs an explicit chmod.
+func (x *Extractor) needChmod(acl ACL) bool {
+	return acl.Mode&^0o777 != 0 || acl.Mode&x.umask != 0
+}
+
+// needChown says whether a new entry in a directory with mode parentMode needs an explicit
+// chown (new files get the creator's uid, and its gid unless the directory is setgid).
+func (x *Extractor) needChown(acl ACL, parentMode uint32) bool {
+	return acl.UID != x.euid || acl.GID != x.egid || parentMode&unix.S_ISGID != 0
 }
 
 // Close releases the root descriptor.
@@ -231,7 +262,7 @@ func (x *Extractor) Install(pkgName string, files []pkgstream.File) (*Result, er
 	if err := Check(pkgName, files); err != nil {
 		return nil, err
 	}
-	w := &writer{x: x, pkg: pkgName, dirFDs: map[string]int{}}
+	w := &writer{x: x, pkg: pkgName, dirFDs: map[string]dirFD{}}
 	defer w.close()
 	res := &Result{}
 	dirIdx := map[string]int{}
@@ -312,35 +343,60 @@ func (x *Extractor) openDir(name string) (int, error) {
 type writer struct {
 	x      *Extractor
 	pkg    string
-	dirFDs map[string]int
+	dirFDs map[string]dirFD
+}
+
+// dirFD is an open parent directory and its mode (for the setgid check).
+type dirFD struct {
+	fd   int
+	mode uint32
 }
 
 func (w *writer) close() {
-	for _, fd := range w.dirFDs {
-		unix.Close(fd)
+	for _, d := range w.dirFDs {
+		unix.Close(d.fd)
 	}
 }
 
 func (w *writer) parent(name string) (int, string, error) {
+	d, base, err := w.parentDir(name)
+	return d.fd, base, err
+}
+
+func (w *writer) parentDir(name string) (dirFD, string, error) {
 	dir, base := path.Split(name)
 	dir = strings.TrimSuffix(dir, "/")
-	if fd, ok := w.dirFDs[dir]; ok {
-		return fd, base, nil
+	if d, ok := w.dirFDs[dir]; ok {
+		return d, base, nil
 	}
 	fd, err := w.x.openDir(dir)
 	if err != nil {
-		return -1, "", fmt.Errorf("open parent directory %q: %w", dir, err)
+		return dirFD{fd: -1}, "", fmt.Errorf("open parent directory %q: %w", dir, err)
 	}
-	w.dirFDs[dir] = fd
-	return fd, base, nil
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return dirFD{fd: -1}, "", fmt.Errorf("stat parent directory %q: %w", dir, err)
+	}
+	d := dirFD{fd: fd, mode: st.Mode}
+	w.dirFDs[dir] = d
+	return d, base, nil
 }
 
 func (w *writer) mkdir(f *pkgstream.File, acl ACL) (created bool, existing ACL, err error) {
-	pfd, base, err := w.parent(f.Name)
+	pd, base, err := w.parentDir(f.Name)
 	if err != nil {
 		return false, existing, err
 	}
-	err = unix.Mkdirat(pfd, base, 0o700)
+	pfd := pd.fd
+	if !w.x.needChmod(acl) && !w.x.needChown(acl, pd.mode) {
+		err = unix.Mkdirat(pfd, base, acl.Mode)
+		if err == nil {
+			return true, acl, nil
+		}
+	} else {
+		err = unix.Mkdirat(pfd, base, 0o700)
+	}
 	if err == nil {
 		fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -379,13 +435,14 @@ func tempName(pkg, name string) string {
 }
 
 func (w *writer) file(f *pkgstream.File, acl ACL) (kept, brokenX bool, err error) {
-	pfd, base, err := w.parent(f.Name)
+	pd, base, err := w.parentDir(f.Name)
 	if err != nil {
 		return false, false, err
 	}
+	pfd := pd.fd
 	target := base
 	for attempt := 0; attempt < 2; attempt++ {
-		brokenX, err = w.create(pfd, target, f, acl)
+		brokenX, err = w.create(pd, target, f, acl)
 		if err == nil {
 			break
 		}
@@ -418,10 +475,16 @@ func unlinkTemp(pfd int, target, base string) {
 	}
 }
 
-func (w *writer) create(pfd int, name string, f *pkgstream.File, acl ACL) (brokenX bool, err error) {
+func (w *writer) create(pd dirFD, name string, f *pkgstream.File, acl ACL) (brokenX bool, err error) {
+	pfd := pd.fd
 	switch f.Type {
 	case tar.TypeReg:
-		fd, err := unix.Openat(pfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		chown, chmod := w.x.needChown(acl, pd.mode), w.x.needChmod(acl)
+		createMode := uint32(0o600)
+		if !chown && !chmod {
+			createMode = acl.Mode
+		}
+		fd, err := unix.Openat(pfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, createMode)
 		if err != nil {
 			return false, err
 		}
@@ -433,12 +496,16 @@ func (w *writer) create(pfd int, name string, f *pkgstream.File, acl ACL) (broke
 			}
 			data = data[n:]
 		}
-		if err := unix.Fchown(fd, acl.UID, acl.GID); err != nil {
-			return false, fmt.Errorf("chown: %w", err)
+		if chown {
+			if err := unix.Fchown(fd, acl.UID, acl.GID); err != nil {
+				return false, fmt.Errorf("chown: %w", err)
+			}
 		}
 		// After chown, which clears setuid/setgid.
-		if err := unix.Fchmod(fd, acl.Mode); err != nil {
-			return false, fmt.Errorf("chmod: %w", err)
+		if chown || chmod {
+			if err := unix.Fchmod(fd, acl.Mode); err != nil {
+				return false, fmt.Errorf("chmod: %w", err)
+			}
 		}
 		for _, xa := range f.Xattrs {
 			if err := unix.Fsetxattr(fd, xa.Name, xa.Value, 0); err != nil {
@@ -453,6 +520,9 @@ func (w *writer) create(pfd int, name string, f *pkgstream.File, acl ACL) (broke
 	case tar.TypeSymlink:
 		if err := unix.Symlinkat(f.Linkname, pfd, name); err != nil {
 			return false, err
+		}
+		if !w.x.needChown(acl, pd.mode) {
+			return false, nil
 		}
 		if err := unix.Fchownat(pfd, name, acl.UID, acl.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return false, fmt.Errorf("chown: %w", err)
