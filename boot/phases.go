@@ -381,15 +381,12 @@ func configureRoot(ctx context.Context, s *state) error {
 	e, root := s.env, s.newRoot
 	var errs []error
 	if s.defaultSvc {
-		modloop := s.hasModloop()
 		for _, d := range defaultServices {
-			if d.svc == "modloop" && !modloop {
-				// Modules are copied into RAM below; without a modloop image on the media the
-				// service could only fail ("ERROR: modloop failed to start").
-				s.note("no modloop on the media: modloop service not added")
-				continue
-			}
 			errs = append(errs, rcAdd(root, d.level, d.svc))
+		}
+		if !s.hasModloop() {
+			// Alpine's list is kept (overlays and tests expect it); the modules are in RAM anyway.
+			s.note("no modloop image on the media: OpenRC's modloop service will report it missing")
 		}
 		if s.cfg.SSHKey != "" {
 			errs = append(errs, rcAdd(root, "default", "sshd"))
