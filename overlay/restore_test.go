@@ -460,3 +460,16 @@ func TestConsolePromptTimeout(t *testing.T) {
 		t.Errorf("ConsolePrompt() output %q lacks the prompt", out.String())
 	}
 }
+
+func BenchmarkRestoreRealOverlay(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("prerequisite missing: root")
+	}
+	ovl := testdata.Path(b, "alpine", "apkovl", "multipi4-localhost.apkovl.tar.gz")
+	for i := 0; i < b.N; i++ {
+		root := b.TempDir()
+		if _, err := Restore(ovl, root, RestoreOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
