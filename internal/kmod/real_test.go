@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ramboot/ramboot/internal/kmod"
 	"github.com/ramboot/ramboot/internal/kmod/kmodtest"
@@ -127,6 +128,83 @@ func testRealTree(t *testing.T, dir string) {
 	if diff := cmp.Diff(sorted(refAlias), sorted(ourAlias)); diff != "" {
 		t.Errorf("modules.alias differs from depmod's (-depmod +ours):\n%s", diff)
 	}
+}
+
+// TestRealMatchAliasVsModprobe checks MatchAlias against kmod's own matcher (modprobe
+// --resolve-alias over a depmod-built index) on concrete modaliases made from the real tree's alias
+// patterns ('*' -> "", "0" or "AB12", '?' -> 'Z'), so both must agree on every module matched.
+func TestRealMatchAliasVsModprobe(t *testing.T) {
+	dir := realTree(t, "x86_64")
+	depmod, err1 := exec.LookPath("depmod")
+	modprobe, err2 := exec.LookPath("modprobe")
+	if err1 != nil || err2 != nil {
+		t.Skipf("prerequisite missing: depmod and modprobe (Debian package kmod): %v %v", err1, err2)
+	}
+	rel := filepath.Base(dir)
+	base := t.TempDir()
+	mdir := filepath.Join(base, "lib", "modules", rel)
+	os.MkdirAll(mdir, 0o755)
+	if err := os.Symlink(filepath.Join(dir, "kernel"), filepath.Join(mdir, "kernel")); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"modules.builtin", "modules.order"} {
+		copyFile(filepath.Join(dir, f), filepath.Join(mdir, f))
+	}
+	if out, err := exec.Command(depmod, "-b", base, rel).CombinedOutput(); err != nil {
+		t.Fatalf("depmod: %v\n%s", err, out)
+	}
+	// Our index, built from the same tree, in its own directory.
+	ours := t.TempDir()
+	tree, err := kmod.OpenTree(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods, err := tree.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kmod.WriteIndex(ours, mods); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := kmod.Load(ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patterns := readLines(t, filepath.Join(ours, "modules.alias"))
+	checked := 0
+	for i := 0; i < len(patterns); i += 23 {
+		f := strings.Fields(patterns[i])
+		for _, fill := range []string{"", "0", "AB12"} {
+			alias := strings.ReplaceAll(strings.ReplaceAll(f[1], "*", fill), "?", "Z")
+			if strings.ContainsAny(alias, "[]\\") {
+				continue
+			}
+			out, _ := exec.Command(modprobe, "-d", base, "-S", rel, "-R", alias).Output()
+			// modprobe prints a module once per matching alias line; MatchAlias dedupes.
+			want := sorted(dedupe(strings.Fields(string(out))))
+			got := sorted(ix.MatchAlias(alias))
+			if !cmp.Equal(want, got, cmpopts.EquateEmpty()) {
+				t.Errorf("MatchAlias(%q) = %v, want %v (modprobe -R)", alias, got, want)
+			}
+			checked++
+		}
+	}
+	t.Logf("%d modaliases agree with modprobe -R", checked)
+	if checked < 100 {
+		t.Errorf("only %d modaliases checked, want >= 100", checked)
+	}
+}
+
+func dedupe(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func splitDepmod(t *testing.T, out []byte) (dep, alias []string) {
