@@ -368,3 +368,120 @@ func TestRandomWorldsMatchAPK(t *testing.T) {
 		t.Logf("%s: %d random worlds, %d differ from apk 2.14.4", rc.repo, count, fails)
 	}
 }
+
+// TestRandomAddsOnInstalledRootMatchAPK: a random world is installed (written as the installed
+// database), then random entries are added; the change list or error report must equal the
+// real apk 2.14.4's for the same root.
+func TestRandomAddsOnInstalledRootMatchAPK(t *testing.T) {
+	count := 30
+	if v, err := strconv.Atoi(os.Getenv("RAMBOOT_SOLVER_WORLDS")); err == nil {
+		count = v / 2
+	}
+	root := minirootfs(t)
+	repo := loadAPKINDEX(t, testdata.Path(t, "alpine", "v3.19", "x86_64", "APKINDEX.tar.gz"))
+	var names []string
+	for _, p := range repo {
+		names = append(names, p.Name)
+		for _, d := range p.Provides {
+			names = append(names, d.Name)
+		}
+	}
+	pick := func(r *rand.Rand, n int) []string {
+		var w []string
+		for j := 0; j < n; j++ {
+			c := names[r.Intn(len(names))]
+			if r.Intn(12) == 0 {
+				c = "!" + c
+			}
+			w = append(w, c)
+		}
+		return w
+	}
+	target := filepath.Join(root, "target-random")
+	r := rand.New(rand.NewSource(1))
+	tried, changed, failed := 0, 0, 0
+	for i := 0; tried < count && i < 10*count; i++ {
+		base := pick(r, 1+r.Intn(6))
+		baseDeps := AddWorld(nil, mustWorld(t, base))
+		sol, err := Solve(Request{World: baseDeps, Repos: []Repository{{Packages: repo}}})
+		if err != nil {
+			continue // only satisfiable worlds can be installed
+		}
+		tried++
+		var installed []*pkg.Package
+		var db strings.Builder
+		for _, c := range sol.Changes {
+			installed = append(installed, c.New)
+			if err := pkg.WriteIndexRecord(&db, c.New); err != nil {
+				t.Fatal(err)
+			}
+			db.WriteString("\n")
+		}
+		var world []string
+		for _, d := range baseDeps {
+			world = append(world, d.String())
+		}
+		for path, content := range map[string]string{
+			"lib/apk/db/installed": db.String(),
+			"etc/apk/world":        strings.Join(world, "\n") + "\n",
+			"etc/apk/arch":         "x86_64\n",
+		} {
+			if err := os.MkdirAll(filepath.Join(target, filepath.Dir(path)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(target, path), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		add := pick(r, r.Intn(4))
+		args := append([]string{root, "/sbin/apk", "add", "--simulate", "--root", "/target-random", "--no-network",
+			"--repository", "/v3.19", "--keys-dir", "/keys"}, add...)
+		out, _ := exec.Command("chroot", args...).CombinedOutput()
+		var want []string
+		for _, l := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
+			if !strings.HasPrefix(l, "OK: ") {
+				want = append(want, l)
+			}
+		}
+		var got []string
+		sol2, err := Solve(Request{World: AddWorld(baseDeps, mustWorld(t, add)), Repos: []Repository{{Packages: repo}}, Installed: installed})
+		var serr *Error
+		switch {
+		case errors.As(err, &serr):
+			got = strings.Split(strings.TrimSuffix(serr.Report, "\n"), "\n")
+		case err != nil:
+			t.Fatal(err)
+		default:
+			for i, c := range sol2.Changes {
+				got = append(got, c.Line(i+1, len(sol2.Changes), StyleAPK2))
+			}
+		}
+		if len(got) == 0 {
+			got = nil
+		}
+		if len(want) == 1 && want[0] == "" {
+			want = nil
+		}
+		if len(want) > 0 && strings.HasPrefix(want[0], "(") {
+			changed++
+		} else if len(want) > 0 {
+			failed++
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("installed %q, add %q: differs from apk 2.14.4 (-apk +ours):\n%s", strings.Join(world, " "), strings.Join(add, " "), diff)
+		}
+	}
+	t.Logf("%d installed roots: %d with changes, %d unsatisfiable additions", tried, changed, failed)
+	if tried < count {
+		t.Errorf("only %d satisfiable base worlds found, want %d", tried, count)
+	}
+}
+
+func mustWorld(t *testing.T, s []string) []pkg.Dependency {
+	t.Helper()
+	w, err := ParseWorld(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
