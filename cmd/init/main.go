@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -32,6 +33,15 @@ func main() {
 // pid1 never returns: a Go PID 1 that exits panics the kernel.
 func pid1() {
 	log := boot.NewLogger(os.Stdout)
+	// Go exits on SIGTERM/SIGINT… without a handler; as PID 1 that would panic the kernel (busybox
+	// reboot sends SIGTERM to PID 1). Catching (not ignoring) them keeps exec'd init unaffected.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGPIPE)
+	go func() {
+		for sig := range sigs {
+			log.Warnf("", "ignored signal %v during boot", sig)
+		}
+	}()
 	env := &boot.Env{
 		Root:          "/",
 		Actions:       boot.NewUnixActions(),
