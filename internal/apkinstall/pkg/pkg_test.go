@@ -241,3 +241,61 @@ func FuzzParseDependency(f *testing.F) {
 		}
 	})
 }
+
+// TestRealInstalledDBHeaders reads the installed database of Alpine's real 3.19.4 minirootfs
+// (written by apk 2.14.4) and checks that WriteIndexRecord + WriteInstalledFields reproduce each
+// record's lines up to its file list byte for byte.
+func TestRealInstalledDBHeaders(t *testing.T) {
+	path := testdata.Path(t, "alpine", "minirootfs", "alpine-minirootfs-3.19.4-x86_64.tar.gz")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	var raw []byte
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s: lib/apk/db/installed not found: %v", path, err)
+		}
+		if strings.TrimPrefix(h.Name, "./") == "lib/apk/db/installed" {
+			if raw, err = io.ReadAll(tr); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	pkgs, err := ParseIndex(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := strings.Split(strings.TrimSuffix(string(raw), "\n\n"), "\n\n")
+	if len(records) != len(pkgs) || len(pkgs) < 10 {
+		t.Fatalf("ParseIndex(installed) = %d packages, file has %d records", len(pkgs), len(records))
+	}
+	for i, p := range pkgs {
+		// the header is everything before the first directory/file line
+		var header strings.Builder
+		for _, l := range strings.SplitAfter(records[i]+"\n", "\n") {
+			if strings.HasPrefix(l, "F:") || strings.HasPrefix(l, "f:") {
+				break
+			}
+			header.WriteString(l)
+		}
+		var got bytes.Buffer
+		if err := WriteIndexRecord(&got, p); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteInstalledFields(&got, p); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(header.String(), got.String()); diff != "" {
+			t.Errorf("installed record %s (-apk +written):\n%s", p, diff)
+		}
+	}
+}
