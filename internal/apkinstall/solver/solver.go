@@ -119,6 +119,9 @@ func Solve(req Request) (*Solution, error) {
 		world[i] = dep{name: d.getName(w.Name), d: w}
 		worldTags[i] = d.tagID(w.Tag)
 	}
+	if len(d.tags) > 32 {
+		return nil, fmt.Errorf("solver: %d repository tags, at most 32 supported", len(d.tags))
+	}
 	d.indexReverse()
 	order := make([]int, len(world))
 	for i := range order {

@@ -2,6 +2,7 @@ package solver
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -204,5 +205,56 @@ I:1
 	}
 	if _, err := Solve(Request{World: world(t, "a"), Repos: []Repository{{Packages: r}}}); err != nil {
 		t.Errorf("Solve without arch check: %v", err)
+	}
+}
+
+func TestTooManyTags(t *testing.T) {
+	var repos []Repository
+	for i := 0; i < 40; i++ {
+		repos = append(repos, Repository{Tag: fmt.Sprintf("t%d", i)})
+	}
+	if _, err := Solve(Request{Repos: repos}); err == nil || !strings.Contains(err.Error(), "repository tags") {
+		t.Errorf("Solve(40 tagged repositories) error = %v, want a tag limit error", err)
+	}
+}
+
+// TestPinningTagOnInstall: a package only in a tagged repository installs when asked for with
+// its tag and the change carries the tag for the installed database (s: line).
+func TestPinningTagOnInstall(t *testing.T) {
+	main := repo(t, `
+C:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=
+P:a
+V:1
+I:1
+`)
+	edge := repo(t, `
+C:Q1AQAAAAAAAAAAAAAAAAAAAAAAAAA=
+P:a
+V:2
+I:1
+
+C:Q1AgAAAAAAAAAAAAAAAAAAAAAAAAA=
+P:b
+V:1
+I:1
+`)
+	req := Request{World: world(t, "a@edge", "b"), Repos: []Repository{{Packages: main}, {Tag: "edge", Packages: edge}}}
+	_, err := Solve(req)
+	var serr *Error
+	if !errors.As(err, &serr) || !strings.Contains(serr.Report, "masked in: @edge") {
+		t.Fatalf("Solve(b from @edge without tag) error = %v, want a masked-in report", err)
+	}
+	req.World = world(t, "a@edge", "b@edge")
+	sol, err := Solve(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, c := range sol.Changes {
+		got = append(got, c.Line(i+1, len(sol.Changes), StyleAPK2)+" tag="+c.NewTag)
+	}
+	want := []string{"(1/2) Installing a@edge (2) tag=edge", "(2/2) Installing b@edge (1) tag=edge"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Solve(a@edge b@edge) (-want +got):\n%s", diff)
 	}
 }
