@@ -75,6 +75,15 @@ func (o *Options) hostname() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("hostname: %w", err)
 	}
+	if h == "" || h == "(none)" {
+		// Kernel hostname never set (no hostname service): use the configured one.
+		if b, err := os.ReadFile(filepath.Join(o.Root, "etc/hostname")); err == nil {
+			if c := strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]); c != "" {
+				return c, nil
+			}
+		}
+		return "", errors.New("hostname is not set (kernel hostname empty and no /etc/hostname)")
+	}
 	return h, nil
 }
 

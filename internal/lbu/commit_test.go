@@ -552,3 +552,55 @@ func TestConcurrentCommits(t *testing.T) {
 		t.Errorf("medium after concurrent commits: candidates %v, ignored %q, %v; want exactly one overlay", cands, ignored, err)
 	}
 }
+
+// A medium whose device disappeared (unplugged USB stick: the mount stays, the device node goes)
+// fails at once with a clear error.
+func TestCommitUnpluggedMedium(t *testing.T) {
+	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
+		t.Skip("prerequisite missing: mkfs.ext4")
+	}
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		t.Skipf("prerequisite missing: loop devices: %v", err)
+	}
+	root := newRoot(t, "LBU_MEDIA=sdc1\n")
+	dir := t.TempDir()
+	img := filepath.Join(dir, "img")
+	os.WriteFile(img, nil, 0644)
+	os.Truncate(img, 8<<20)
+	if b, err := exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v: %s", err, b)
+	}
+	out, err := exec.Command("losetup", "-f", "--show", img).Output()
+	if err != nil {
+		t.Skipf("prerequisite missing: a free loop device: %v", err)
+	}
+	loop := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
+	var st unix.Stat_t
+	if err := unix.Stat(loop, &st); err != nil {
+		t.Fatal(err)
+	}
+	// Our own node for the device, so that it can "disappear" without touching /dev.
+	node := filepath.Join(dir, "sdc1")
+	if err := unix.Mknod(node, unix.S_IFBLK|0600, int(st.Rdev)); err != nil {
+		t.Fatal(err)
+	}
+	mnt := filepath.Join(root, "media/sdc1")
+	os.MkdirAll(mnt, 0755)
+	if err := unix.Mount(node, mnt, "ext4", unix.MS_RDONLY, ""); err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	os.Remove(node)
+	start := time.Now()
+	err = Commit(context.Background(), options(t, root), CommitOptions{})
+	if err == nil || !strings.Contains(err.Error(), "is gone") {
+		t.Errorf("Commit() to an unplugged medium error = %v, want one saying its device is gone", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Commit() to an unplugged medium took %v, want a prompt failure", d)
+	}
+	if !isReadOnly(t, mnt) {
+		t.Errorf("unplugged medium was remounted read-write")
+	}
+}

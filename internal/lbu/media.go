@@ -196,6 +196,14 @@ func openMedia(root, dir string, needMount, write bool, log func(string)) (*medi
 			return nil, fmt.Errorf("medium %s: not mounted after mount", dir)
 		}
 	}
+	// An unplugged medium stays in the mount table while its device node is gone: fail at once
+	// with a clear message instead of running into I/O errors (or worse) on a dead device.
+	if strings.HasPrefix(m.source, "/") {
+		if _, err := os.Stat(m.source); os.IsNotExist(err) {
+			s.close()
+			return nil, fmt.Errorf("medium %s: its device %s is gone (unplugged?): nothing written", dir, m.source)
+		}
+	}
 	if write && m.opts["ro"] {
 		s.perMountFl = perMountFlags(m)
 		// A read-only superblock (the usual ro mount) is remounted as a whole; a read-only bind
