@@ -106,10 +106,13 @@ type Options struct {
 	OnEvent func(uevent.Event) // called for every event first (e.g. coldplug.Loader.HandleEvent)
 	// PrepareFS loads what mounting fstype needs (e.g. coldplug.Loader.LoadFS); nil = nothing.
 	PrepareFS func(fstype string) error
-	// Rescan re-walks the devices for modules (e.g. func() { loader.Coldplug() }). Find calls it
-	// once at the start — the event source is open by then, so a device that appeared after the
-	// boot's coldplug but before the listener (an async SCSI scan finding the CD) is not lost —
-	// after a uevent overflow, and on every poll when there is no event source.
+	// Rescan re-walks the devices for modules (e.g. func() { loader.Coldplug() }). Find runs it
+	// in a goroutine at the start — the event source is open by then, so a device that appeared
+	// before the listener (an async SCSI scan finding the CD) is not lost — after a uevent
+	// overflow, and on every poll when there is no event source; never two at once. While one
+	// runs, the "repository found, settled" rule waits for it (it may add devices), but
+	// "repository and apkovl found" does not: Find can return while Rescan still loads slow
+	// drivers, so the boot may hand its whole coldplug to Find and overlap it with the search.
 	Rescan func()
 
 	Timeout  time.Duration // 0 = DefaultTimeout
@@ -208,7 +211,19 @@ func Find(ctx context.Context, opts Options) (*Result, error) {
 	lastBlock := f.start
 	var firstRepo time.Time
 	why := ""
-	f.rescan()
+	var rescanDone chan struct{} // non-nil while a Rescan runs
+	startRescan := func() {
+		if f.opts.Rescan == nil || rescanDone != nil {
+			return
+		}
+		done := make(chan struct{})
+		rescanDone = done
+		go func() {
+			defer close(done)
+			f.opts.Rescan()
+		}()
+	}
+	startRescan()
 	if err := f.scan(false); err != nil {
 		return nil, err
 	}
@@ -225,7 +240,7 @@ func Find(ctx context.Context, opts Options) (*Result, error) {
 		switch {
 		case repo && ovl && !pending:
 			why = "repository and apkovl found"
-		case repo && !pending && !now.Before(settleAt):
+		case repo && !pending && rescanDone == nil && !now.Before(settleAt):
 			why = fmt.Sprintf("repository found, no further block device for %v", now.Sub(lastBlock).Round(time.Millisecond))
 		case !now.Before(deadline):
 			why = fmt.Sprintf("deadline %v reached", opts.Timeout+opts.USBDelay)
@@ -259,7 +274,7 @@ func Find(ctx context.Context, opts Options) (*Result, error) {
 				if errors.Is(e.err, uevent.ErrOverflow) {
 					f.logf("uevent overflow: rescanning sysfs")
 					lastBlock = time.Now()
-					f.rescan()
+					startRescan()
 					if err := f.scan(true); err != nil {
 						return nil, err
 					}
@@ -280,9 +295,15 @@ func Find(ctx context.Context, opts Options) (*Result, error) {
 			if err := f.scan(true); err != nil {
 				return nil, err
 			}
+		case <-rescanDone:
+			timer.Stop()
+			rescanDone = nil
+			if err := f.scan(false); err != nil {
+				return nil, err
+			}
 		case <-timer.C:
 			if events == nil {
-				f.rescan() // no events: hot-plugged devices' modules are found by walking
+				startRescan() // no events: hot-plugged devices' modules are found by walking
 			}
 			if err := f.scan(false); err != nil {
 				return nil, err
@@ -335,12 +356,6 @@ func (f *finder) logf(format string, args ...any) {
 }
 
 func (f *finder) since() time.Duration { return time.Since(f.start) }
-
-func (f *finder) rescan() {
-	if f.opts.Rescan != nil {
-		f.opts.Rescan()
-	}
-}
 
 // status reports whether a repository / overlay was found and whether any device is pending.
 func (f *finder) status() (repo, ovl, pending bool) {

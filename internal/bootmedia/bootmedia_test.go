@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -620,17 +621,23 @@ func TestFindRescanCatchesMissedDevice(t *testing.T) {
 	o := e.opts()
 	o.Events = uevent.ChanSource(make(chan uevent.Event)) // open, but the CD's event was missed
 	o.PrepareFS = loader.LoadFS
-	rescans := 0
-	o.Rescan = func() { rescans++; loader.Coldplug() }
+	var rescans atomic.Int32
+	rescanned := make(chan struct{}, 8)
+	o.Rescan = func() {
+		rescans.Add(1)
+		loader.Coldplug()
+		rescanned <- struct{}{}
+	}
 	res, err := bootmedia.Find(context.Background(), o)
 	if err != nil {
 		t.Fatalf("Find() error: %v", err)
 	}
+	<-rescanned // Find may return before the background Rescan does
 	if d := cmp.Diff([]string{filepath.Join(e.media, "sr0", "apks")}, res.Repos); d != "" {
 		t.Errorf("Find() repos mismatch (-want +got):\n%s", d)
 	}
-	if rescans != 1 {
-		t.Errorf("Find() called Rescan %d times with an event source, want 1", rescans)
+	if n := rescans.Load(); n != 1 {
+		t.Errorf("Find() called Rescan %d times with an event source, want 1", n)
 	}
 	if d := cmp.Diff([]string{"scsi_common", "scsi_mod", "cdrom", "sr_mod", "isofs"}, k.loaded); d != "" {
 		t.Errorf("modules loaded mismatch (-want +got):\n%s", d)
@@ -654,5 +661,45 @@ func TestFindIsohybridTwin(t *testing.T) {
 	}
 	if r := reasons(res)["sda1"]; !strings.HasPrefix(r, "skipped: same filesystem as sda") {
 		t.Errorf("Find() sda1 reason = %q, want it skipped as sda's twin", r)
+	}
+}
+
+// TestFindOverlapsSlowRescan: the boot hands its coldplug to Find. The boot disk's driver loads
+// quickly and the disk (repository + apkovl) is used at once although a slow driver is still
+// probing; with only a repository Find waits for the rescan to end (it may add media).
+func TestFindOverlapsSlowRescan(t *testing.T) {
+	for _, tc := range []struct {
+		files   []string
+		maxTime time.Duration
+		minTime time.Duration
+	}{
+		{[]string{"apks/.boot_repository", "h.apkovl.tar.gz"}, 250 * time.Millisecond, 0},
+		{[]string{"apks/.boot_repository"}, 2 * time.Second, 500 * time.Millisecond},
+	} {
+		e := newEnv(t)
+		img, tr := fatImage(t, "X"), tree(t, tc.files...)
+		events := make(chan uevent.Event)
+		o := e.opts()
+		o.Events = uevent.ChanSource(events)
+		release := make(chan struct{})
+		o.Rescan = func() {
+			// virtio_blk: the disk appears and its uevent is sent...
+			e.addDisk(t, "vda", img, tr)
+			events <- uevent.Event{Action: "add", Subsystem: "block", DevPath: "/devices/virtual/block/vda"}
+			// ...then ata_piix probes for a long time.
+			select {
+			case <-release:
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+		res, err := bootmedia.Find(context.Background(), o)
+		close(release)
+		if err != nil {
+			t.Fatalf("Find(%q) error: %v", tc.files, err)
+		}
+		if len(res.Repos) != 1 || res.Elapsed > tc.maxTime || res.Elapsed < tc.minTime {
+			t.Errorf("Find(%q) = repos %q after %v (%s), want 1 repository within %v..%v", tc.files, res.Repos,
+				res.Elapsed, res.Why, tc.minTime, tc.maxTime)
+		}
 	}
 }
