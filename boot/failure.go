@@ -65,7 +65,11 @@ func Fail(env *Env, res *Result, err error) {
 		env.Actions.Sync()
 		return
 	case PanicReboot:
-		env.Log.Errorf(phase, "rebooting in %s (panic=)", cfg.PanicDelay)
+		if cfg.PanicDelay > 0 {
+			env.Log.Errorf(phase, "rebooting in %s (panic=%d)", cfg.PanicDelay, int(cfg.PanicDelay.Seconds()))
+		} else {
+			env.Log.Errorf(phase, "rebooting now (panic=-1)")
+		}
 		env.Sleep(cfg.PanicDelay)
 		reboot()
 		return
