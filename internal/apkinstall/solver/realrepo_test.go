@@ -53,21 +53,26 @@ func loadAPKINDEX(t testing.TB, path string) []*pkg.Package {
 type realCase struct {
 	repo, arch string // shared/alpine/<repo>/<arch>
 	world      []string
+	broken     bool // --force-broken-world, as the initramfs runs apk
 }
 
 // realCases are the boot worlds the issue names plus worlds exercising so:/cmd:/versioned/
 // conflict syntax and apk's error report, on both real repositories.
 var realCases = []realCase{
-	{"v3.19", "x86_64", []string{"alpine-base", "busybox-mdev-openrc", "ifupdown-ng", "ca-certificates-bundle"}},
-	{"v3.19", "x86_64", []string{"alpine-base", "busybox-mdev-openrc", "ifupdown-ng", "ca-certificates-bundle", "openssh", "chrony", "dhcpcd", "e2fsprogs"}},
-	{"v3.19", "x86_64", []string{"alpine-base", "so:libc.musl-x86_64.so.1", "cmd:ssh", "openssh-server>=9", "dhcpcd~10.0"}},
-	{"v3.19", "x86_64", []string{"alpine-base", "!openssh-server", "openssh-client-default"}},
-	{"v3.19", "x86_64", []string{"cmd:sh", "/bin/sh", "so:libcrypto.so.3"}},
-	{"v3.19", "x86_64", []string{"alpine-base", "wpa_supplicant", "ppp", "ifupdown-ng", "tiny-cloud"}},
-	{"v3.19", "x86_64", []string{"alpine-base", "nonexistent"}},
-	{"v3.19", "x86_64", []string{"openssh-server", "!openssh-server-common"}},
-	{"v3.19", "x86_64", []string{"busybox<1.30"}},
-	{"v3.13", "aarch64", []string{"alpine-base", "busybox-initscripts", "openssh", "chrony"}},
+	{"v3.19", "x86_64", []string{"alpine-base", "busybox-mdev-openrc", "ifupdown-ng", "ca-certificates-bundle"}, false},
+	{"v3.19", "x86_64", []string{"alpine-base", "busybox-mdev-openrc", "ifupdown-ng", "ca-certificates-bundle", "openssh", "chrony", "dhcpcd", "e2fsprogs"}, false},
+	{"v3.19", "x86_64", []string{"alpine-base", "so:libc.musl-x86_64.so.1", "cmd:ssh", "openssh-server>=9", "dhcpcd~10.0"}, false},
+	{"v3.19", "x86_64", []string{"alpine-base", "!openssh-server", "openssh-client-default"}, false},
+	{"v3.19", "x86_64", []string{"cmd:sh", "/bin/sh", "so:libcrypto.so.3"}, false},
+	{"v3.19", "x86_64", []string{"alpine-base", "wpa_supplicant", "ppp", "ifupdown-ng", "tiny-cloud"}, false},
+	{"v3.19", "x86_64", []string{"alpine-base", "nonexistent"}, false},
+	{"v3.19", "x86_64", []string{"openssh-server", "!openssh-server-common"}, false},
+	{"v3.19", "x86_64", []string{"busybox<1.30"}, false},
+	{"v3.13", "aarch64", []string{"alpine-base", "busybox-initscripts", "openssh", "chrony"}, false},
+	{"v3.19", "x86_64", []string{"alpine-base", "nonexistent", "openssh"}, true},
+	{"v3.19", "x86_64", []string{"alpine-base", "openssh-server", "!openssh-server-common", "chrony"}, true},
+	{"v3.19", "x86_64", []string{"alpine-base", "busybox<1.30", "dhcpcd"}, true},
+	{"v3.13", "aarch64", []string{"alpine-base", "busybox-initscripts", "nonexistent", "chrony>9"}, true},
 }
 
 // solveReal returns what ramboot prints for the case: change lines, or apk's error report.
@@ -80,7 +85,7 @@ func solveReal(t *testing.T, c realCase) []string {
 	}
 	// apk add merges its arguments into world one by one: a later entry for a name replaces
 	// an earlier one
-	sol, err := Solve(Request{World: AddWorld(nil, deps), Repos: []Repository{{Packages: repo}}, Arch: []string{c.arch}})
+	sol, err := Solve(Request{World: AddWorld(nil, deps), Repos: []Repository{{Packages: repo}}, Arch: []string{c.arch}, BrokenWorld: c.broken})
 	var serr *Error
 	if errors.As(err, &serr) {
 		return strings.Split(strings.TrimSuffix(serr.Report, "\n"), "\n")
@@ -101,8 +106,12 @@ func solveReal(t *testing.T, c realCase) []string {
 func realAPK(t *testing.T, c realCase) []string {
 	t.Helper()
 	root := minirootfs(t)
-	args := append([]string{root, "/sbin/apk", "add", "--simulate", "--root", "/target", "--no-network",
-		"--repository", "/" + c.repo, "--keys-dir", "/keys", "--arch", c.arch}, c.world...)
+	args := []string{root, "/sbin/apk", "add", "--simulate", "--root", "/target", "--no-network",
+		"--repository", "/" + c.repo, "--keys-dir", "/keys", "--arch", c.arch}
+	if c.broken {
+		args = append(args, "--force-broken-world")
+	}
+	args = append(args, c.world...)
 	out, _ := exec.Command("chroot", args...).CombinedOutput()
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
@@ -182,7 +191,11 @@ func setupMinirootfs(t *testing.T) (string, error) {
 // install order line by line with the real apk 2.14.4.
 func TestRealRepositoryMatchesAPK(t *testing.T) {
 	for _, c := range realCases {
-		t.Run(c.repo+"/"+strings.Join(c.world, "_"), func(t *testing.T) {
+		name := c.repo + "/" + strings.Join(c.world, "_")
+		if c.broken {
+			name += "/force-broken-world"
+		}
+		t.Run(name, func(t *testing.T) {
 			got := solveReal(t, c)
 			want := realAPK(t, c)
 			if diff := cmp.Diff(want, got); diff != "" {
@@ -359,10 +372,10 @@ func TestRandomWorldsMatchAPK(t *testing.T) {
 					w = append(w, c.name)
 				}
 			}
-			c := realCase{rc.repo, rc.arch, w}
+			c := realCase{rc.repo, rc.arch, w, i%4 == 3}
 			if diff := cmp.Diff(realAPK(t, c), solveReal(t, c)); diff != "" {
 				fails++
-				t.Errorf("%s world %q differs from apk 2.14.4 (-apk +ours):\n%s", rc.repo, strings.Join(w, " "), diff)
+				t.Errorf("%s world %q (force-broken-world %v) differs from apk 2.14.4 (-apk +ours):\n%s", rc.repo, strings.Join(w, " "), c.broken, diff)
 			}
 		}
 		t.Logf("%s: %d random worlds, %d differ from apk 2.14.4", rc.repo, count, fails)
