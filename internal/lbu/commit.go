@@ -393,13 +393,17 @@ func Commit(ctx context.Context, o *Options, co CommitOptions) (err error) {
 	return nil
 }
 
-// leftoverFiles are files that match *.apkovl.tar.gz* but are not overlays (Alpine lbu's
-// HOST.apkovl.tar.gz.new after an interrupted commit, our stale temporaries): Alpine's
-// initramfs would choke on them, so a successful commit removes them. Directories are kept.
+// leftoverFiles are the temporaries of interrupted commits: Alpine lbu's HOST.apkovl.tar.gz.new
+// (which Alpine's initramfs would try to boot and choke on) and our .lbu-*.tmp. A successful
+// commit removes them.
 func leftoverFiles(dir string, ignored []string) []string {
 	var out []string
 	for _, line := range ignored {
 		p, _, _ := strings.Cut(line, ": ignored: ")
+		// Only lbu's own temporary name; other odd files are the user's and stay.
+		if !strings.HasSuffix(p, overlay.Suffix+".new") || strings.HasPrefix(filepath.Base(p), ".") {
+			continue
+		}
 		if info, err := os.Lstat(p); err == nil && info.Mode().IsRegular() {
 			out = append(out, p)
 		}

@@ -604,3 +604,25 @@ func TestCommitUnpluggedMedium(t *testing.T) {
 		t.Errorf("unplugged medium was remounted read-write")
 	}
 }
+
+func TestLeftoverFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"h.apkovl.tar.gz.new", "other.apkovl.tar.gz.new", ".lbu-commit-1.tmp", ".lbu-backup-2.tmp",
+		"h.apkovl.tar.gz.bak", ".hidden.apkovl.tar.gz", "h.apkovl.tar.gz", "notes.txt"} {
+		os.WriteFile(filepath.Join(dir, n), nil, 0644)
+	}
+	os.Mkdir(filepath.Join(dir, "d.apkovl.tar.gz.new"), 0755)
+	_, ignored, err := overlay.Scan(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range leftoverFiles(dir, ignored) {
+		got = append(got, filepath.Base(p))
+	}
+	sort.Strings(got)
+	want := []string{".lbu-backup-2.tmp", ".lbu-commit-1.tmp", "h.apkovl.tar.gz.new", "other.apkovl.tar.gz.new"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("leftoverFiles() (-want +got):\n%s", d)
+	}
+}
