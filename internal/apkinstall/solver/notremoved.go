@@ -51,9 +51,9 @@ func (sol *Solution) NotRemovedReport(deleted []string) string {
 					if !q.marked || q.foreachGen == gen {
 						continue
 					}
+					q.foreachGen = gen // apk marks a package visited before looking at its deps
 					for i := range q.depends {
 						if analyze(q, &q.depends[i], p0)&matchSatisfies != 0 {
-							q.foreachGen = gen
 							next = append(next, q)
 							break
 						}
