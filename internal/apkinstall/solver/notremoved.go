@@ -42,8 +42,7 @@ func (sol *Solution) NotRemovedReport(deleted []string) string {
 				ind.print(d.name.name)
 			}
 		}
-		// reverse dependencies that keep p0, each package once
-		var next []*node
+		// reverse dependencies that keep p0, each package once, depth first as apk's callback
 		rd := func(rdeps []*name) {
 			for _, n0 := range rdeps {
 				for _, pr := range n0.providers {
@@ -54,7 +53,7 @@ func (sol *Solution) NotRemovedReport(deleted []string) string {
 					q.foreachGen = gen // apk marks a package visited before looking at its deps
 					for i := range q.depends {
 						if analyze(q, &q.depends[i], p0)&matchSatisfies != 0 {
-							next = append(next, q)
+							visit(n, q, gen)
 							break
 						}
 					}
@@ -64,9 +63,6 @@ func (sol *Solution) NotRemovedReport(deleted []string) string {
 		rd(p0.name.rdepends)
 		for _, d := range p0.provides {
 			rd(d.name.rdepends)
-		}
-		for _, q := range next {
-			visit(n, q, gen)
 		}
 		for _, d := range p0.installIf {
 			for _, pr := range d.name.providers {
