@@ -48,6 +48,10 @@ func earlyMounts(ctx context.Context, s *state) error {
 			s.note("mount %s on /%s: %v", m.fstype, m.target, err)
 		}
 	}
+	// quiet must hold from the first line (this phase's own timing line).
+	if b, err := os.ReadFile(e.path("proc/cmdline")); err == nil {
+		e.Log.SetQuiet(ParseCmdline(string(b)).Quiet)
+	}
 	if f, err := os.OpenFile(e.path("dev/kmsg"), os.O_WRONLY, 0); err == nil {
 		level := 0
 		if b, err := os.ReadFile(e.path("proc/sys/kernel/printk")); err == nil {
