@@ -17,7 +17,7 @@ import (
 
 const apkUsage = `usage: ramboot apk add [--root DIR] [--initdb] [--repository REPO]... [--repositories-file FILE]
                       [--keys-dir DIR] [--allow-untrusted] [--no-network] [--simulate] [--arch ARCH]
-                      [--no-scripts] [--overlay-from-stdin] [--initramfs-diskless-boot]
+                      [--no-scripts] [--overlay-from-stdin] [--clean-protected] [--initramfs-diskless-boot]
                       [--quiet] [--progress] WORLD...
 REPO is a directory holding ARCH/APKINDEX.tar.gz (packages beside it) or an index .tar.gz file;
 "@tag REPO" pins it to a tag.`
@@ -116,7 +116,9 @@ func parseApkAdd(args []string) (apkinstall.Options, []string, bool, error) {
 			o.InitDB = true
 		case "--allow-untrusted":
 			o.AllowUntrusted = true
-		case "--no-network", "--no-cache", "--clean-protected":
+		case "--clean-protected":
+			o.CleanProtected = true
+		case "--no-network", "--no-cache":
 			// Only local repositories are supported; nothing is cached.
 		case "--simulate", "-s":
 			o.Simulate = true

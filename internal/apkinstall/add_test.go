@@ -55,21 +55,33 @@ func TestUnsatisfiableWorld(t *testing.T) {
 }
 
 func TestOverlayWins(t *testing.T) {
-	var out bytes.Buffer
-	root := filepath.Join(t.TempDir(), "root")
-	apktest.Must(t, os.MkdirAll(filepath.Join(root, "etc"), 0o755))
-	apktest.Must(t, os.WriteFile(filepath.Join(root, "etc/hostname"), []byte("myhost\n"), 0o644))
-	apktest.Must(t, os.WriteFile(filepath.Join(root, "etc/motd"), []byte("not in the overlay list\n"), 0o644))
-	o := realOpts(t, root, &out)
-	o.OverlayPaths = []string{"etc/hostname"}
-	if _, err := apkinstall.Add(context.Background(), o, []string{"alpine-baselayout"}); err != nil {
-		t.Fatalf("Add() error: %v\n%s", err, out.String())
-	}
-	if got, _ := os.ReadFile(filepath.Join(root, "etc/hostname")); string(got) != "myhost\n" {
-		t.Errorf("etc/hostname = %q, want the overlay's", got)
-	}
-	if got, _ := os.ReadFile(filepath.Join(root, "etc/motd")); strings.Contains(string(got), "not in the overlay") {
-		t.Errorf("etc/motd kept although not an overlay path")
+	for _, clean := range []bool{false, true} {
+		var out bytes.Buffer
+		root := filepath.Join(t.TempDir(), "root")
+		apktest.Must(t, os.MkdirAll(filepath.Join(root, "etc"), 0o755))
+		apktest.Must(t, os.WriteFile(filepath.Join(root, "etc/hostname"), []byte("myhost\n"), 0o644))
+		apktest.Must(t, os.WriteFile(filepath.Join(root, "etc/motd"), []byte("not in the overlay list\n"), 0o644))
+		o := realOpts(t, root, &out)
+		o.OverlayPaths = []string{"etc/hostname"}
+		o.CleanProtected = clean
+		if _, err := apkinstall.Add(context.Background(), o, []string{"alpine-baselayout"}); err != nil {
+			t.Fatalf("Add() error: %v\n%s", err, out.String())
+		}
+		if got, _ := os.ReadFile(filepath.Join(root, "etc/hostname")); string(got) != "myhost\n" {
+			t.Errorf("clean=%v: etc/hostname = %q, want the overlay's", clean, got)
+		}
+		if _, err := os.Stat(filepath.Join(root, "etc/hostname.apk-new")); err == nil {
+			t.Errorf("clean=%v: etc/hostname.apk-new written for an overlay path", clean)
+		}
+		// A protected file that is not from the overlay stays too; the package's copy goes
+		// beside it as .apk-new unless --clean-protected.
+		if got, _ := os.ReadFile(filepath.Join(root, "etc/motd")); string(got) != "not in the overlay list\n" {
+			t.Errorf("clean=%v: etc/motd = %q, want the local file", clean, got)
+		}
+		_, err := os.Stat(filepath.Join(root, "etc/motd.apk-new"))
+		if (err == nil) == clean {
+			t.Errorf("clean=%v: etc/motd.apk-new exists = %v", clean, err == nil)
+		}
 	}
 }
 

@@ -49,8 +49,11 @@ type Options struct {
 	Quiet            bool     // only errors
 	Progress         bool     // accepted for apk compatibility; output is line based
 	OverlayPaths     []string // root-relative paths placed by the overlay: never overwritten
-	Diskless         bool     // --initramfs-diskless-boot semantics (drop unsatisfiable world entries, keep going)
-	Out              io.Writer
+	// CleanProtected drops a package's copy of a locally changed protected file (etc/...)
+	// instead of writing it as FILE.apk-new (apk --clean-protected).
+	CleanProtected bool
+	Diskless       bool // --initramfs-diskless-boot semantics (drop unsatisfiable world entries, keep going)
+	Out            io.Writer
 	// MemoryBudget bounds decoded package bytes held at once (0 = DefaultMemoryBudget).
 	MemoryBudget int64
 	// Workers is the number of packages decoded in parallel (0 = GOMAXPROCS).
@@ -571,13 +574,27 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 	o := &in.opts
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ext, err := extract.Open(o.Root, o.OverlayPaths)
+	owners := in.fileOwners()
+	ext, err := extract.OpenWith(o.Root, extract.Options{
+		Overlay: o.OverlayPaths, CleanProtected: o.CleanProtected,
+		Owned: func(name string) []byte {
+			if e := owners[name]; e != nil {
+				for _, d := range e.Dirs {
+					for _, f := range d.Files {
+						if f.Name == name {
+							return f.Checksum
+						}
+					}
+				}
+			}
+			return nil
+		},
+	})
 	if err != nil {
 		return err
 	}
 	defer ext.Close()
 	chans, bud := in.decodeAll(ctx, sol.Changes)
-	owners := in.fileOwners()
 	dirs := &dirStates{acl: map[string]extract.ACL{}, touched: map[string]bool{}, updatable: map[string]bool{}}
 	changed := map[*db.Entry]bool{}
 	n := len(sol.Changes)

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ramboot/ramboot/internal/apkinstall"
+	"github.com/ramboot/ramboot/internal/apkinstall/apktest"
 	"github.com/ramboot/ramboot/internal/apkinstall/db"
 	"github.com/ramboot/ramboot/internal/testdata"
 )
@@ -211,4 +212,47 @@ func sortedLines(s string) []string {
 	l := strings.Fields(s)
 	sort.Strings(l)
 	return l
+}
+
+// Files already in the root (not from an overlay) are handled like apk: protected ones that
+// differ get the package's copy as .apk-new, identical ones are left alone, others replaced.
+func TestPreexistingFilesLikeRealApk(t *testing.T) {
+	mrf := minirootfs(t)
+	world := []string{"alpine-baselayout", "ifupdown-ng"}
+	seed := func(root string) {
+		for p, c := range map[string]string{
+			"etc/motd": "mine\n", "etc/hosts": "127.0.0.1 localhost\n", "etc/init.d/networking": "mine\n",
+			"usr/share/udhcpc/default.script": "mine\n",
+		} {
+			apktest.Must(t, os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755))
+			apktest.Must(t, os.WriteFile(filepath.Join(root, p), []byte(c), 0o644))
+		}
+		fstab, err := os.ReadFile(filepath.Join(mrf, "etc/fstab"))
+		apktest.Must(t, err)
+		apktest.Must(t, os.WriteFile(filepath.Join(root, "etc/fstab"), fstab, 0o644))
+	}
+	seed(filepath.Join(mrf, "ref"))
+	seed(filepath.Join(mrf, "ours"))
+	args := append([]string{"add", "-q", "--root", "/ref", "--initdb", "--no-network", "--repository", "/repo",
+		"--keys-dir", "/etc/apk/keys", "--arch", "x86_64", "--no-scripts"}, world...)
+	if out, stderr, err := realApk(t, mrf, args...); err != nil {
+		t.Fatalf("real apk: %v\n%s%s", err, out, stderr)
+	}
+	var out bytes.Buffer
+	_, err := apkinstall.Add(context.Background(), apkinstall.Options{
+		Root: filepath.Join(mrf, "ours"), Repos: []apkinstall.Repo{{Path: filepath.Join(mrf, "repo")}},
+		KeysDir: testdata.Path(t, "alpine", "keys"), Arch: "x86_64", InitDB: true, NoScripts: true, Out: &out,
+	}, world)
+	if err != nil {
+		t.Fatalf("Add() error: %v\n%s", err, out.String())
+	}
+	skip := map[string]bool{db.InstalledPath: true, db.LockPath: true}
+	ref := walkTree(t, filepath.Join(mrf, "ref"), skip)
+	ours := walkTree(t, filepath.Join(mrf, "ours"), skip)
+	if diff := cmp.Diff(ref, ours); diff != "" {
+		t.Errorf("tree differs from real apk's (-apk +ramboot):\n%s", diff)
+	}
+	if _, ok := ours["etc/motd.apk-new"]; !ok {
+		t.Errorf("etc/motd.apk-new missing")
+	}
 }

@@ -19,8 +19,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -90,11 +92,43 @@ type Extractor struct {
 	// right, saving a chown and a chmod per file (most files are root:root 0644/0755).
 	umask      uint32
 	euid, egid int
+
+	protect        []protectRule
+	cleanProtected bool
+	owned          func(name string) []byte
 }
+
+// Options configure an Extractor beyond the root.
+type Options struct {
+	// Overlay lists root-relative paths an overlay placed: a package's copy is discarded.
+	Overlay []string
+	// CleanProtected discards a package's copy of a modified protected file instead of writing
+	// it beside as NAME.apk-new (apk --clean-protected).
+	CleanProtected bool
+	// Owned returns the checksum the database records for a path owned by an installed
+	// package, or nil if no package owns it. nil Owned = nothing is owned.
+	Owned func(name string) []byte
+}
+
+// protectRule is one protected_paths rule: '+' protect, '-' protect (ignored by audit),
+// '@' protect symlinks only, '!' not protected.
+type protectRule struct {
+	mode byte
+	path string
+}
+
+// defaultProtect is apk's built-in rule set.
+var defaultProtect = []protectRule{{'+', "etc"}, {'@', "etc/init.d"}, {'!', "etc/apk"}}
 
 // Open prepares extraction into root (which must exist). overlay lists root-relative paths that
 // an overlay placed: a package's copy of such a path is discarded and the existing file kept.
 func Open(root string, overlay []string) (*Extractor, error) {
+	return OpenWith(root, Options{Overlay: overlay})
+}
+
+// OpenWith is Open with all options.
+func OpenWith(root string, opts Options) (*Extractor, error) {
+	overlay := opts.Overlay
 	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open root %s: %w", root, err)
@@ -106,8 +140,50 @@ func Open(root string, overlay []string) (*Extractor, error) {
 			x.overlay[p] = true
 		}
 	}
+	x.cleanProtected, x.owned = opts.CleanProtected, opts.Owned
+	x.protect = append(append([]protectRule(nil), defaultProtect...), x.readProtectedPaths()...)
 	x.ReloadIDs()
 	return x, nil
+}
+
+// readProtectedPaths reads ROOT/etc/apk/protected_paths.d/*.list (lines "+path", "-path",
+// "@path", "!path"; # comments).
+func (x *Extractor) readProtectedPaths() []protectRule {
+	var rules []protectRule
+	files, _ := filepath.Glob(filepath.Join(x.root, "etc/apk/protected_paths.d/*.list"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			l = strings.TrimSpace(l)
+			if len(l) < 2 || !strings.ContainsRune("+-@!", rune(l[0])) {
+				continue
+			}
+			rules = append(rules, protectRule{l[0], strings.Trim(path.Clean("/"+l[1:]), "/")})
+		}
+	}
+	return rules
+}
+
+// protected reports whether a package may not silently replace an existing name: the most
+// specific rule for its directory decides (apk's per-directory protect_mode).
+func (x *Extractor) protected(name string, symlink bool) bool {
+	dir := path.Dir(name)
+	best, mode := -1, byte('!')
+	for _, r := range x.protect {
+		if (dir == r.path || strings.HasPrefix(dir, r.path+"/")) && len(r.path) > best {
+			best, mode = len(r.path), r.mode
+		}
+	}
+	switch mode {
+	case '+', '-':
+		return true
+	case '@':
+		return symlink
+	}
+	return false
 }
 
 // readUmask reads the process umask from /proc (Linux >= 4.7) without changing it; unknown
@@ -440,33 +516,91 @@ func (w *writer) file(f *pkgstream.File, acl ACL) (kept, brokenX bool, err error
 		return false, false, err
 	}
 	pfd := pd.fd
-	target := base
-	for attempt := 0; attempt < 2; attempt++ {
-		brokenX, err = w.create(pd, target, f, acl)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, unix.EEXIST) || attempt > 0 {
-			unlinkTemp(pfd, target, base)
-			return false, false, err
-		}
-		if w.x.overlay[f.Name] {
-			return true, false, nil // overlay wins
-		}
-		var st unix.Stat_t
-		if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			return false, false, errors.New("a directory exists at this path")
-		}
-		target = tempName(w.pkg, f.Name)
-		unix.Unlinkat(pfd, target, 0) // stale from an interrupted run
+	brokenX, err = w.create(pd, base, f, acl)
+	if err == nil {
+		return false, brokenX, nil
 	}
-	if target != base {
-		if err := unix.Renameat(pfd, target, pfd, base); err != nil {
-			unix.Unlinkat(pfd, target, 0)
-			return false, false, fmt.Errorf("rename into place: %w", err)
+	if !errors.Is(err, unix.EEXIST) {
+		return false, false, err
+	}
+	if w.x.overlay[f.Name] {
+		return true, false, nil // overlay wins
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return false, false, errors.New("a directory exists at this path")
+	}
+	final := base
+	if w.x.protected(f.Name, f.Type == tar.TypeSymlink) {
+		disk := contentSum(pfd, base, &st)
+		var recorded []byte
+		if w.x.owned != nil {
+			recorded = w.x.owned(f.Name)
+		}
+		if recorded == nil || !bytes.Equal(disk, recorded) {
+			// Unowned or locally modified: keep the local file, as apk does.
+			if bytes.Equal(disk, newSum(f)) || w.x.cleanProtected {
+				return true, false, nil
+			}
+			final = base + ".apk-new"
 		}
 	}
-	return false, brokenX, nil
+	// Replace atomically: write a temporary name, rename over the final one.
+	tmp := tempName(w.pkg, f.Name)
+	unix.Unlinkat(pfd, tmp, 0) // stale from an interrupted run
+	if brokenX, err = w.create(pd, tmp, f, acl); err != nil {
+		unix.Unlinkat(pfd, tmp, 0)
+		return false, false, err
+	}
+	if err := unix.Renameat(pfd, tmp, pfd, final); err != nil {
+		unix.Unlinkat(pfd, tmp, 0)
+		return false, false, fmt.Errorf("rename into place: %w", err)
+	}
+	return final != base, brokenX, nil
+}
+
+// newSum is the SHA-1 apk compares: the file content, or a symlink's target.
+func newSum(f *pkgstream.File) []byte {
+	if f.Checksum != nil {
+		return f.Checksum
+	}
+	var s [sha1.Size]byte
+	switch f.Type {
+	case tar.TypeReg:
+		s = sha1.Sum(f.Data)
+	case tar.TypeSymlink:
+		s = sha1.Sum([]byte(f.Linkname))
+	default:
+		return nil
+	}
+	return s[:]
+}
+
+// contentSum hashes what is on disk at name (nil for other file types or on error).
+func contentSum(pfd int, name string, st *unix.Stat_t) []byte {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFLNK:
+		buf := make([]byte, 4096)
+		n, err := unix.Readlinkat(pfd, name, buf)
+		if err != nil {
+			return nil
+		}
+		s := sha1.Sum(buf[:n])
+		return s[:]
+	case unix.S_IFREG:
+		fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil
+		}
+		f := os.NewFile(uintptr(fd), name)
+		defer f.Close()
+		h := sha1.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return nil
+		}
+		return h.Sum(nil)
+	}
+	return nil
 }
 
 func unlinkTemp(pfd int, target, base string) {

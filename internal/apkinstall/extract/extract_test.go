@@ -2,6 +2,7 @@ package extract_test
 
 import (
 	"archive/tar"
+	"crypto/sha1"
 	"errors"
 	"os"
 	"path/filepath"
@@ -126,27 +127,57 @@ func TestInstallXattrs(t *testing.T) {
 	}
 }
 
-func TestOverlayAndReplace(t *testing.T) {
+func TestOverlayProtectedAndReplace(t *testing.T) {
 	root := t.TempDir()
-	must(t, os.MkdirAll(filepath.Join(root, "etc"), 0o755))
-	must(t, os.WriteFile(filepath.Join(root, "etc/hostname"), []byte("from-overlay\n"), 0o644))
-	must(t, os.WriteFile(filepath.Join(root, "etc/motd"), []byte("old\n"), 0o644))
-	x, err := extract.Open(root, []string{"/etc/hostname", "./etc/other"})
+	for p, c := range map[string]string{
+		"etc/hostname":      "from-overlay\n", // overlay path: kept, no .apk-new
+		"etc/motd":          "local\n",        // protected, unowned, differs: .apk-new
+		"etc/same":          "same\n",         // protected, identical: nothing written
+		"etc/owned":         "old\n",          // protected, owned and unmodified: replaced
+		"etc/apk/x":         "local\n",        // !etc/apk: replaced
+		"usr/share/plain":   "local\n",        // unprotected: replaced
+		"etc/init.d/script": "local\n",        // @etc/init.d: regular files not protected
+	} {
+		must(t, os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755))
+		must(t, os.WriteFile(filepath.Join(root, p), []byte(c), 0o644))
+	}
+	oldSum := sha1.Sum([]byte("old\n"))
+	x, err := extract.OpenWith(root, extract.Options{
+		Overlay: []string{"/etc/hostname", "./etc/other"},
+		Owned: func(name string) []byte {
+			if name == "etc/owned" {
+				return oldSum[:]
+			}
+			return nil
+		},
+	})
 	must(t, err)
 	defer x.Close()
-	res, err := x.Install("test-1", []pkgstream.File{dir("etc"), file("etc/hostname", "localhost\n", 0o644), file("etc/motd", "new\n", 0o644)})
+	files := []pkgstream.File{dir("etc"), dir("etc/apk"), dir("etc/init.d"), dir("usr"), dir("usr/share")}
+	for _, n := range []string{"etc/hostname", "etc/motd", "etc/owned", "etc/apk/x", "usr/share/plain", "etc/init.d/script"} {
+		files = append(files, file(n, "new\n", 0o644))
+	}
+	files = append(files, file("etc/same", "same\n", 0o644))
+	_, err = x.Install("test-1", files)
 	must(t, err)
-	for p, want := range map[string]string{"etc/hostname": "from-overlay\n", "etc/motd": "new\n"} {
-		if got, _ := os.ReadFile(filepath.Join(root, p)); string(got) != want {
-			t.Errorf("%s = %q, want %q", p, got, want)
+	want := map[string]string{
+		"etc/hostname": "from-overlay\n", "etc/motd": "local\n", "etc/motd.apk-new": "new\n",
+		"etc/same": "same\n", "etc/owned": "new\n", "etc/apk/x": "new\n", "usr/share/plain": "new\n",
+		"etc/init.d/script": "new\n",
+	}
+	for p, c := range want {
+		if got, err := os.ReadFile(filepath.Join(root, p)); string(got) != c {
+			t.Errorf("%s = %q (%v), want %q", p, got, err, c)
 		}
 	}
-	if !res.Dirs[0].Files[0].Kept || res.Dirs[0].Files[1].Kept {
-		t.Errorf("Kept flags = %v %v, want true false", res.Dirs[0].Files[0].Kept, res.Dirs[0].Files[1].Kept)
+	for _, p := range []string{"etc/hostname.apk-new", "etc/same.apk-new", "etc/owned.apk-new"} {
+		if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+			t.Errorf("%s written, want none", p)
+		}
 	}
 	ents, _ := os.ReadDir(filepath.Join(root, "etc"))
-	if len(ents) != 2 {
-		t.Errorf("etc has %d entries (temporary files left?), want 2", len(ents))
+	if len(ents) != 7 { // hostname motd motd.apk-new same owned apk init.d
+		t.Errorf("etc has %d entries (temporary files left?), want 7", len(ents))
 	}
 }
 
