@@ -52,7 +52,7 @@ func provided(owner *node, d *pkg.Dependency, p provider) bool {
 	}
 	var ok bool
 	if d.Op == pkg.Checksum {
-		ok = p.pkg.p.Checksum == d.Version
+		ok = identity(p.pkg.p.Checksum) == identity(d.Version)
 	} else {
 		ok = version.Match(p.version, uint8(d.Op), d.Version)
 	}
@@ -221,6 +221,9 @@ func (s *state) discoverName(n *name) {
 			s.discoverName(p.pkg.provides[i].name)
 		}
 	}
+	// Names carrying solver flags (apk add -u NAME, apk fix NAME) are selected first, real
+	// names before purely virtual ones, then the most recently discovered first. (Upstream's
+	// vectors basic17/basic18/selfupgrade1 require flagged names first.)
 	var order uint32
 	if n.solverFlagsSet {
 		order |= 1 << 31
