@@ -258,3 +258,26 @@ I:1
 		t.Errorf("Solve(a@edge b@edge) (-want +got):\n%s", diff)
 	}
 }
+
+// TestChecksumConstraint: "name><Q1..." (what apk add ./file.apk writes to world) selects the
+// package with exactly that identity, even when it is not the newest.
+func TestChecksumConstraint(t *testing.T) {
+	r := repo(t, `
+C:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=
+P:a
+V:1
+I:1
+
+C:Q1AQAAAAAAAAAAAAAAAAAAAAAAAAA=
+P:a
+V:2
+I:1
+`)
+	sol, err := Solve(Request{World: world(t, "a><Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA="), Repos: []Repository{{Packages: r}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a-1"}, names(sol)); diff != "" {
+		t.Errorf("Solve(a><Q1...) (-want +got):\n%s", diff)
+	}
+}
