@@ -1,6 +1,7 @@
 // Package blkid identifies the filesystem on a block device (or image file) from its superblock:
 // type, label and UUID, printed the way util-linux blkid prints them, for the filesystems boot
-// media use: iso9660 (with Joliet), vfat (FAT12/16/32), ext2/3/4 and squashfs (type only).
+// media use: iso9660 (with Joliet), vfat (FAT12/16/32), exfat (big USB sticks), ext2/3/4, xfs,
+// btrfs and squashfs (type only).
 //
 // It replaces libblkid in the boot path with ~300 lines of pure Go: PID 1 must know the fstype to
 // pass to mount(2) (the kernel has no "auto"), and LABEL=/UUID= hints need the same strings users
@@ -22,9 +23,9 @@ import (
 	"unicode/utf16"
 )
 
-// Info is what Probe found. Type is the mount(2) fstype ("iso9660", "vfat", "ext4", "ext3",
-// "ext2", "squashfs", "squashfs3", "jbd"); Label and UUID are as `blkid` prints them ("" when the
-// filesystem has none).
+// Info is what Probe found. Type is the mount(2) fstype ("iso9660", "vfat", "exfat", "ext4",
+// "ext3", "ext2", "xfs", "btrfs", "squashfs", "squashfs3", "jbd"); Label and UUID are as `blkid`
+// prints them ("" when the filesystem has none).
 type Info struct {
 	Type  string
 	Label string
@@ -43,7 +44,7 @@ type prober func(r io.ReaderAt) (info Info, ok bool, err error)
 func Probe(r io.ReaderAt) (Info, error) {
 	// Order matters: an isohybrid ISO carries an MBR (0x55AA at 510) in front of the ISO9660
 	// descriptors, so iso9660 is tried before vfat; squashfs and ext have unambiguous magics.
-	for _, p := range []prober{probeSquashfs, probeISO9660, probeExt, probeVFAT} {
+	for _, p := range []prober{probeSquashfs, probeISO9660, probeExt, probeXFS, probeBtrfs, probeExFAT, probeVFAT} {
 		info, ok, err := p(r)
 		if err != nil {
 			return Info{}, err
@@ -408,4 +409,90 @@ func partitionTable(r io.ReaderAt) string {
 		return "dos partition table"
 	}
 	return ""
+}
+
+// --- xfs ---
+
+func probeXFS(r io.ReaderAt) (Info, bool, error) {
+	sb, ok, err := readAt(r, 0, 120)
+	if !ok {
+		return Info{}, false, err
+	}
+	if string(sb[:4]) != "XFSB" {
+		return Info{}, false, nil
+	}
+	bs := binary.BigEndian.Uint32(sb[4:])
+	if bs < 512 || bs > 65536 || bs&(bs-1) != 0 {
+		return Info{}, false, nil // not a plausible block size: not an XFS superblock
+	}
+	return Info{Type: "xfs", UUID: formatUUID(sb[32:48]), Label: trimLabel(string(sb[108:120]))}, true, nil
+}
+
+// --- btrfs ---
+
+func probeBtrfs(r io.ReaderAt) (Info, bool, error) {
+	sb, ok, err := readAt(r, 0x10000, 0x12b+256)
+	if !ok {
+		return Info{}, false, err
+	}
+	if string(sb[0x40:0x48]) != "_BHRfS_M" {
+		return Info{}, false, nil
+	}
+	return Info{Type: "btrfs", UUID: formatUUID(sb[0x20:0x30]), Label: trimLabel(string(sb[0x12b:]))}, true, nil
+}
+
+// --- exfat ---
+
+func probeExFAT(r io.ReaderAt) (Info, bool, error) {
+	bs, ok, err := readAt(r, 0, 512)
+	if !ok {
+		return Info{}, false, err
+	}
+	if string(bs[3:11]) != "EXFAT   " {
+		return Info{}, false, nil
+	}
+	sectorShift, clusterShift := bs[108], bs[109]
+	if sectorShift < 9 || sectorShift > 12 || int(sectorShift)+int(clusterShift) > 25 {
+		return Info{}, false, nil
+	}
+	s := bs[100:104]
+	info := Info{Type: "exfat", UUID: fmt.Sprintf("%02X%02X-%02X%02X", s[3], s[2], s[1], s[0])}
+	sector := int64(1) << sectorShift
+	clusterSize := sector << clusterShift
+	fatOff := int64(binary.LittleEndian.Uint32(bs[80:])) * sector
+	heapOff := int64(binary.LittleEndian.Uint32(bs[88:])) * sector
+	cluster := int64(binary.LittleEndian.Uint32(bs[96:]))
+	// Walk the root directory's cluster chain (bounded) for the volume-label entry (type 0x83).
+	for i := 0; i < 64 && cluster >= 2 && cluster < 0xFFFFFFF7; i++ {
+		dir, ok, err := readAt(r, heapOff+(cluster-2)*clusterSize, int(clusterSize))
+		if err != nil {
+			return Info{}, false, err
+		}
+		if !ok {
+			break
+		}
+		for off := 0; off+32 <= len(dir); off += 32 {
+			switch dir[off] {
+			case 0x00: // end of directory
+				return info, true, nil
+			case 0x83:
+				n := int(dir[off+1])
+				if n > 11 {
+					n = 11
+				}
+				units := make([]uint16, n)
+				for j := range units {
+					units[j] = binary.LittleEndian.Uint16(dir[off+2+2*j:])
+				}
+				info.Label = trimLabel(string(utf16.Decode(units)))
+				return info, true, nil
+			}
+		}
+		next, ok, err := readAt(r, fatOff+cluster*4, 4)
+		if err != nil || !ok {
+			return info, true, err
+		}
+		cluster = int64(binary.LittleEndian.Uint32(next))
+	}
+	return info, true, nil
 }

@@ -70,7 +70,7 @@ func need(t *testing.T, tool string) string {
 	t.Helper()
 	p, err := exec.LookPath(tool)
 	if err != nil {
-		t.Skipf("prerequisite missing: %s (install dosfstools/e2fsprogs/xorriso/squashfs-tools)", tool)
+		t.Skipf("prerequisite missing: %s (install dosfstools/e2fsprogs/xorriso/squashfs-tools/exfatprogs/xfsprogs/btrfs-progs)", tool)
 	}
 	return p
 }
@@ -120,7 +120,7 @@ func TestProbeMkfsImages(t *testing.T) {
 		name  string
 		size  int64
 		build func(t *testing.T, img string)
-		want  blkid.Info // UUID "*" = whatever util-linux reports (date-derived for iso9660)
+		want  blkid.Info // UUID "*" = whatever util-linux reports (date-derived for iso9660, random for exfat)
 	}{
 		{"fat12", 1 << 20, func(t *testing.T, img string) {
 			run(t, "mkfs.vfat", "-F", "12", "-n", "ALPINE12", "-i", "1234ABCD", img)
@@ -149,6 +149,18 @@ func TestProbeMkfsImages(t *testing.T) {
 		{"iso9660-plain", 0, func(t *testing.T, img string) {
 			run(t, "xorriso", "-as", "mkisofs", "-quiet", "-V", "ALPINE_PLAIN", "-o", img, tree)
 		}, blkid.Info{Type: "iso9660", Label: "ALPINE_PLAIN", UUID: "*"}},
+		{"exfat", 64 << 20, func(t *testing.T, img string) {
+			run(t, "mkfs.exfat", "-L", "BIGSTICK", img) // serial is random (no option in exfatprogs 1.2)
+		}, blkid.Info{Type: "exfat", Label: "BIGSTICK", UUID: "*"}},
+		{"exfat-nolabel", 64 << 20, func(t *testing.T, img string) {
+			run(t, "mkfs.exfat", img)
+		}, blkid.Info{Type: "exfat", UUID: "*"}},
+		{"xfs", 320 << 20, func(t *testing.T, img string) {
+			run(t, "mkfs.xfs", "-q", "-f", "-L", "xfsdata", "-m", "uuid=6e3a1b2c-0d4e-4f50-8a6b-7c8d9e0f1a2b", img)
+		}, blkid.Info{Type: "xfs", Label: "xfsdata", UUID: "6e3a1b2c-0d4e-4f50-8a6b-7c8d9e0f1a2b"}},
+		{"btrfs", 128 << 20, func(t *testing.T, img string) {
+			run(t, "mkfs.btrfs", "-q", "-f", "-L", "btr data", "-U", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", img)
+		}, blkid.Info{Type: "btrfs", Label: "btr data", UUID: "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}},
 		{"squashfs", 0, func(t *testing.T, img string) {
 			run(t, "mksquashfs", tree, img, "-quiet", "-noappend", "-no-progress")
 		}, blkid.Info{Type: "squashfs"}},
