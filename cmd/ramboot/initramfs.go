@@ -35,7 +35,7 @@ func cmdInitramfs(args []string) int {
 	out := fs.String("out", "", "output file (gzip newc cpio) (required)")
 	init := fs.String("init", "", "PID 1 binary to place at /init (required)")
 	arch := fs.String("arch", hostArch(), "target arch: x86_64 or aarch64 (the init binary is checked against it)")
-	modDir := fs.String("modules-dir", "", "kernel modules tree lib/modules/RELEASE (no modules when empty)")
+	modDir := fs.String("modules-dir", "", "kernel modules tree lib/modules/RELEASE, or a root holding one (no modules when empty)")
 	keysDir := fs.String("keys-dir", "", "directory of apk *.pub keys for /etc/apk/keys (e.g. ../shared/alpine/keys)")
 	noDefaults := fs.Bool("no-default-modules", false, "include only the --module modules, not the boot-media default set")
 	var mods stringList

@@ -43,7 +43,7 @@ func DefaultModules() []string {
 type Options struct {
 	Init       string   // the PID 1 binary, placed at /init (required)
 	Arch       string   // "x86_64" or "aarch64": the init binary must be built for it ("" = no check)
-	ModulesDir string   // a lib/modules/RELEASE tree ("" = no modules)
+	ModulesDir string   // a lib/modules/RELEASE tree, or a root with one such tree ("" = no modules)
 	Modules    []string // modules wanted in addition to the defaults
 	NoDefaults bool     // leave out DefaultModules
 	KeysDir    string   // directory of *.pub apk keys for /etc/apk/keys ("" = none)
@@ -219,7 +219,30 @@ func Build(w io.Writer, opts Options) (*Result, error) {
 	return res, nil
 }
 
+// modulesTree accepts a lib/modules/RELEASE directory, or a root holding exactly one
+// lib/modules/RELEASE (such as an unpacked kernel package).
+func modulesTree(dir string) string {
+	if _, err := os.Stat(filepath.Join(dir, "kernel")); err == nil {
+		return dir
+	}
+	ents, err := os.ReadDir(filepath.Join(dir, "lib", "modules"))
+	if err != nil {
+		return dir
+	}
+	var rels []string
+	for _, e := range ents {
+		if e.IsDir() {
+			rels = append(rels, e.Name())
+		}
+	}
+	if len(rels) != 1 {
+		return dir
+	}
+	return filepath.Join(dir, "lib", "modules", rels[0])
+}
+
 func addModules(opts Options, res *Result, add func(entry)) error {
+	opts.ModulesDir = modulesTree(opts.ModulesDir)
 	tree, err := kmod.OpenTree(opts.ModulesDir)
 	if err != nil {
 		return err

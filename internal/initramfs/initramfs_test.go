@@ -229,6 +229,14 @@ func TestBuildReproducible(t *testing.T) {
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
 		t.Errorf("two builds differ: %d vs %d bytes", a.Len(), b.Len())
 	}
+	// A root holding one lib/modules/RELEASE (an unpacked kernel package) is accepted as is.
+	var d bytes.Buffer
+	if _, err := initramfs.Build(&d, initramfs.Options{Init: init, ModulesDir: filepath.Dir(filepath.Dir(filepath.Dir(mdir)))}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), d.Bytes()) {
+		t.Errorf("build from the kernel root differs from the build from lib/modules/RELEASE")
+	}
 	// SOURCE_DATE_EPOCH-style fixed mtime is honoured.
 	var c bytes.Buffer
 	if _, err := initramfs.Build(&c, initramfs.Options{Init: init, ModTime: time.Unix(1700000000, 0)}); err != nil {
