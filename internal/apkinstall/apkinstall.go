@@ -775,7 +775,7 @@ func (in *installer) runScript(ctx context.Context, e *db.Entry, dp *pkgstream.P
 			if !strings.Contains(e.Flags, "s") {
 				e.Flags += "s"
 			}
-			fmt.Fprintf(in.out, "ERROR: %s: %v\n", pv, err)
+			fmt.Fprintf(in.out, "ERROR: %v\n", err)
 		}
 	}
 }
@@ -960,7 +960,7 @@ func (in *installer) runTriggers(ctx context.Context, changed map[*db.Entry]bool
 			if !strings.Contains(e.Flags, "s") {
 				e.Flags += "s"
 			}
-			fmt.Fprintf(in.out, "ERROR: %s: %v\n", pv, err)
+			fmt.Fprintf(in.out, "ERROR: %v\n", err)
 		}
 	}
 }

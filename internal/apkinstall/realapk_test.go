@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -254,5 +255,60 @@ func TestPreexistingFilesLikeRealApk(t *testing.T) {
 	}
 	if _, ok := ours["etc/motd.apk-new"]; !ok {
 		t.Errorf("etc/motd.apk-new missing")
+	}
+}
+
+// A package whose post-install fails: apk reports it naming the package, records the package
+// as installed with a broken script (f:s), goes on, and exits non-zero. Judged against real apk
+// on the same (re-signed) repository.
+func TestFailingScriptLikeRealApk(t *testing.T) {
+	mrf := minirootfs(t)
+	_, _, files := realFiles(t)
+	bad, badID := apktest.Rebuild(t, files[victim], func(e []apktest.Entry) []apktest.Entry {
+		h := *e[0].Hdr
+		h.Name = ".post-install"
+		h.Mode = 0o755
+		return append(e, apktest.Entry{Hdr: &h, Data: []byte("#!/bin/sh\necho failing on purpose\nexit 3\n")})
+	}, nil, false)
+	key := apktest.NewKey(t, "test-1.rsa.pub")
+	f := makeFixture(t, key, key, bad, badID, nil)
+	apktest.Must(t, os.CopyFS(filepath.Join(mrf, "fixture"), os.DirFS(f.repo)))
+	key.WritePub(t, filepath.Join(mrf, "etc/apk/keys"))
+
+	refOut, refErr, err := realApk(t, mrf, append([]string{"add", "--root", "/ref", "--initdb", "--no-network",
+		"--repository", "/fixture", "--keys-dir", "/etc/apk/keys", "--arch", "x86_64"}, fixtureWorld...)...)
+	if err == nil {
+		t.Fatalf("real apk succeeded despite the failing script:\n%s", refOut)
+	}
+	var out bytes.Buffer
+	res, err := apkinstall.Add(context.Background(), apkinstall.Options{
+		Root: filepath.Join(mrf, "ours"), Repos: []apkinstall.Repo{{Path: filepath.Join(mrf, "fixture")}},
+		KeysDir: filepath.Join(mrf, "etc/apk/keys"), Arch: "x86_64", InitDB: true, Out: &out,
+	}, fixtureWorld)
+	if !errors.Is(err, apkinstall.ErrIncomplete) || res.Errors != 1 {
+		t.Fatalf("Add() = %+v, %v; want one error and ErrIncomplete", res, err)
+	}
+	// apk writes ERROR lines to stderr, the rest to stdout; compare each stream's lines.
+	var ourOut, ourErr []string
+	for _, l := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		if strings.HasPrefix(l, "ERROR: ") {
+			ourErr = append(ourErr, l)
+		} else {
+			ourOut = append(ourOut, l)
+		}
+	}
+	if diff := cmp.Diff(strings.Split(strings.TrimSuffix(refOut, "\n"), "\n"), ourOut); diff != "" {
+		t.Errorf("output differs from real apk (-apk +ramboot):\n%s", diff)
+	}
+	if diff := cmp.Diff(strings.Split(strings.TrimSuffix(refErr, "\n"), "\n"), ourErr); diff != "" {
+		t.Errorf("errors differ from real apk (-apk +ramboot):\n%s", diff)
+	}
+	refDB, _ := os.ReadFile(filepath.Join(mrf, "ref", db.InstalledPath))
+	ourDB, _ := os.ReadFile(filepath.Join(mrf, "ours", db.InstalledPath))
+	if diff := cmp.Diff(withoutReplaces(refDB), withoutReplaces(ourDB)); diff != "" {
+		t.Errorf("installed db differs (-apk +ramboot):\n%s", diff)
+	}
+	if !strings.Contains(string(ourDB), "\nf:s\n") {
+		t.Errorf("installed db lacks f:s for the broken script")
 	}
 }

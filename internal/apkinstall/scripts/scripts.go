@@ -5,8 +5,10 @@ package scripts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,15 +29,25 @@ type Script struct {
 	Args    []string // after argv[0]: the new version for install scripts, directories for triggers
 }
 
-// Error reports a failed script, naming the package, as apk does.
+// Error reports a failed script, naming the package, as apk does:
+// "NAME-VER.TYPE: script exited with error N".
 type Error struct {
 	Script string // NAME-VER.TYPE
 	Err    error
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("%s: script exited with error: %v", e.Script, e.Err)
+	var ee *exec.ExitError
+	switch {
+	case errors.As(e.Err, &ee) && ee.Exited():
+		return fmt.Sprintf("%s: script exited with error %d", e.Script, ee.ExitCode())
+	case errors.Is(e.Err, fs.ErrNotExist):
+		// No interpreter in the root: apk's child exits 127 after the failed execve.
+		return fmt.Sprintf("%s: script exited with error 127", e.Script)
+	}
+	return fmt.Sprintf("%s: script failed: %v", e.Script, e.Err)
 }
+
 func (e *Error) Unwrap() error { return e.Err }
 
 // Run executes s chrooted into root, with stdout and stderr going to out. It prints apk's
