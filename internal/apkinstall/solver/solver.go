@@ -66,6 +66,10 @@ type Change struct {
 	Old, New       *pkg.Package
 	OldTag, NewTag string // repository tag the package is pinned to ("" default)
 	Reinstall      bool
+	// Repos lists the indexes (into Request.Repos, ascending) of the repositories offering
+	// New; identical packages (same C:) in several repositories are one package to apk, and
+	// New is the record of the first. Empty for a package only known from the installed db.
+	Repos []int
 }
 
 // Solution is a successful solve.
@@ -256,6 +260,11 @@ func (sol *Solution) fill(s *state) {
 		}
 		if c.new != nil {
 			out.New = c.new.p
+			for i := 0; i < 63; i++ {
+				if c.new.repos&(1<<uint(i+1)) != 0 {
+					out.Repos = append(out.Repos, i)
+				}
+			}
 		}
 		sol.Changes = append(sol.Changes, out)
 	}

@@ -281,3 +281,30 @@ I:1
 		t.Errorf("Solve(a><Q1...) (-want +got):\n%s", diff)
 	}
 }
+
+// TestChangeRepos: a package present in several repositories is one package; the change
+// names every repository that offers it.
+func TestChangeRepos(t *testing.T) {
+	const text = `
+C:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=
+P:a
+V:1
+I:1
+`
+	other := repo(t, `
+C:Q1AQAAAAAAAAAAAAAAAAAAAAAAAAA=
+P:b
+V:1
+I:1
+`)
+	sol, err := Solve(Request{World: world(t, "a"), Repos: []Repository{{Packages: other}, {Packages: repo(t, text)}, {Packages: repo(t, text)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sol.Changes) != 1 {
+		t.Fatalf("Solve(a) = %d changes, want 1", len(sol.Changes))
+	}
+	if diff := cmp.Diff([]int{1, 2}, sol.Changes[0].Repos); diff != "" {
+		t.Errorf("Change.Repos (-want +got):\n%s", diff)
+	}
+}
