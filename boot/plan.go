@@ -134,13 +134,13 @@ func Plan() []Phase {
 	return []Phase{
 		{"early-mounts", true, "-", "/proc /sys /dev /dev/pts /dev/shm /run, kmsg logging", earlyMounts},
 		{"cmdline", false, "/proc/cmdline", "Config", readCmdline},
-		{"modules", false, "modules= blacklist= /etc/modules, sysfs modaliases", "drivers loaded", loadModules},
+		{"modules", false, "modules= blacklist= /etc/modules, sysfs modaliases", "drivers loaded (coldplug goes on in the background until configure)", loadModules},
 		{"media", true, "block devices, alpine_repo= usbdelay= ramboot.wait=", "media mounted at /media/<dev>: repositories, apkovls", findMedia},
 		{"single", false, "single", "rescue shell before the root is built", singleShell},
 		{"rootfs", true, "rootflags= root_size=", "tmpfs at /sysroot", mountRoot},
 		{"overlay", false, "apkovl= noapkovl, media apkovls, lbu backups", "config restored, overlay file list", restoreOverlay},
 		{"world", false, "pkgs= ssh_key= etc/apk/world, repositories, keys", "packages installed (diskless; ramboot.strict makes failures fatal)", installWorld},
-		{"configure", false, "console= ssh_key=, overlay marker", "runlevels, inittab, repositories, arch, ramboot+lbu, modules in RAM", configureRoot},
+		{"configure", false, "console= ssh_key=, overlay marker", "coldplug joined; runlevels, inittab, repositories, arch, ramboot+lbu, modules in RAM", configureRoot},
 		{"media-release", false, "ramboot.media=", "unneeded media unmounted", releaseMedia},
 		{"handover", true, "init= init_args= console=", "mounts moved, initramfs freed, chroot, exec init", handover},
 	}
@@ -165,7 +165,9 @@ type state struct {
 	start  time.Time
 	notes  []string // notes of the running phase
 
-	loader *coldplug.Loader // nil without a module index
+	loader   *coldplug.Loader     // nil without a module index
+	coldplug chan coldplug.Report // background coldplug, joined in configure
+	mods     *moduleLog           // every module loaded, for the report
 
 	media      []Medium
 	repos      []string // repository dirs used for the install (absolute)

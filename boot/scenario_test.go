@@ -564,3 +564,42 @@ func TestDescribeGolden(t *testing.T) {
 	Describe(&b)
 	checkGolden(t, "plan", b.String())
 }
+
+// TestBackgroundColdplug: with parallel, background coldplug the same modules are loaded as in
+// the sequential (golden) mode, all before the handover, and the report lists them.
+func TestBackgroundColdplug(t *testing.T) {
+	sc := scenario{cmdline: "console=ttyS0", media: []fakeMedium{repoMedium("vda", nil)}}
+	seq := newHarness(t, sc)
+	if _, err := Run(context.Background(), seq.env); err != nil {
+		t.Fatalf("Run(sequential) = %v", err)
+	}
+	par := newHarness(t, sc)
+	par.env.SequentialModules = false
+	res, err := Run(context.Background(), par.env)
+	if err != nil {
+		t.Fatalf("Run(background) = %v", err)
+	}
+	loads := func(h *harness) (mods []string, afterChroot bool) {
+		chroot := false
+		for _, l := range h.rec.Lines() {
+			chroot = chroot || strings.HasPrefix(l, "chroot")
+			if strings.HasPrefix(l, "insmod ") {
+				mods = append(mods, l)
+				afterChroot = afterChroot || chroot
+			}
+		}
+		sort.Strings(mods)
+		return mods, afterChroot
+	}
+	want, _ := loads(seq)
+	got, late := loads(par)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("background coldplug module loads differ from sequential (-want +got):\n%s", diff)
+	}
+	if late {
+		t.Errorf("a module was loaded after the chroot")
+	}
+	if len(res.Report.Modules) != len(want) {
+		t.Errorf("report modules = %q, want %d entries", res.Report.Modules, len(want))
+	}
+}
