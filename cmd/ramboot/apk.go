@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -40,12 +39,6 @@ func cmdApk(args []string) int {
 		}
 	}
 	opts.Out = os.Stdout
-	// The installer's buffers are bounded by Options.MemoryBudget; a soft heap limit keeps the
-	// garbage collector from letting the heap double past it (peak RSS target: 32 MiB, as in
-	// the initramfs). GOMEMLIMIT in the environment still wins.
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(24 << 20)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := apkinstall.Add(ctx, opts, world)

@@ -12,10 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -102,6 +104,17 @@ func Add(ctx context.Context, opts Options, world []string) (*Result, error) {
 	if opts.Quiet {
 		out = io.Discard
 	}
+	// The installer's buffers are bounded by the memory budget; unless the process already
+	// set a heap limit (GOMEMLIMIT, or PID 1's own), a soft limit for the duration of Add keeps
+	// the garbage collector from letting the heap double past it (peak RSS target: 32 MiB).
+	if cur := debug.SetMemoryLimit(-1); cur == math.MaxInt64 {
+		budget := opts.MemoryBudget
+		if budget <= 0 {
+			budget = DefaultMemoryBudget
+		}
+		debug.SetMemoryLimit(max(3*budget, 24<<20))
+		defer debug.SetMemoryLimit(math.MaxInt64)
+	}
 	in := &installer{opts: opts, out: out, res: &Result{}}
 	if err := in.run(ctx, world); err != nil {
 		return in.res, err
@@ -117,7 +130,6 @@ type repo struct {
 }
 
 type installer struct {
-	pool  *bufPool
 	opts  Options
 	out   io.Writer
 	res   *Result
@@ -365,60 +377,67 @@ type decoded struct {
 	p     *pkgstream.Package
 	err   error
 	cost  int64
-	arena []byte // backs p's file contents; returned to the pool once written
+	arena *arena // backs p's file contents; returned to the pool once written
 }
 
-// bufPool recycles the buffers packages are read and inflated into, so a transaction touches
-// about its memory budget of fresh pages instead of allocating every package anew (fewer page
-// faults and GC cycles, and a flat RSS).
-type bufPool struct {
+// chunkSize is the unit package contents are inflated into. Uniform chunks recycle perfectly
+// (a transaction touches about its memory budget of fresh pages, and the garbage collector has
+// almost nothing to do); a file larger than a chunk gets its own allocation.
+const chunkSize = 1 << 20
+
+// chunkPool keeps free chunks, at most max bytes of them.
+type chunkPool struct {
 	mu   sync.Mutex
 	free [][]byte
-	held int64
-	max  int64
+	max  int
 }
 
-func (p *bufPool) get(n int64) []byte {
-	p.mu.Lock()
-	best := -1
-	for i, b := range p.free {
-		if int64(cap(b)) >= n && (best < 0 || cap(b) < cap(p.free[best])) {
-			best = i
-		}
-	}
-	if best >= 0 {
-		b := p.free[best]
-		p.free = append(p.free[:best], p.free[best+1:]...)
-		p.held -= int64(cap(b))
-		p.mu.Unlock()
-		return b[:0]
-	}
-	p.mu.Unlock()
-	const chunk = 256 << 10
-	return make([]byte, 0, (n+chunk-1)/chunk*chunk)
-}
-
-func (p *bufPool) put(b []byte) {
-	if cap(b) == 0 {
-		return
-	}
+func (p *chunkPool) get() []byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for p.held+int64(cap(b)) > p.max && len(p.free) > 0 {
-		// Drop the smallest kept buffer first: big ones are the expensive ones to refault.
-		small := 0
-		for i := range p.free {
-			if cap(p.free[i]) < cap(p.free[small]) {
-				small = i
-			}
-		}
-		p.held -= int64(cap(p.free[small]))
-		p.free = append(p.free[:small], p.free[small+1:]...)
+	if n := len(p.free); n > 0 {
+		c := p.free[n-1]
+		p.free = p.free[:n-1]
+		return c[:0]
 	}
-	if p.held+int64(cap(b)) <= p.max {
-		p.free = append(p.free, b)
-		p.held += int64(cap(b))
+	return make([]byte, 0, chunkSize)
+}
+
+func (p *chunkPool) put(c []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if (len(p.free)+1)*chunkSize <= p.max {
+		p.free = append(p.free, c)
 	}
+}
+
+// arena is one package's pkgstream.Allocator: it carves file contents out of pooled chunks and
+// gives them all back once the package is written.
+type arena struct {
+	pool   *chunkPool
+	chunks [][]byte
+}
+
+func (a *arena) Alloc(n int) []byte {
+	if n > chunkSize/2 {
+		return make([]byte, n)
+	}
+	if k := len(a.chunks); k == 0 || cap(a.chunks[k-1])-len(a.chunks[k-1]) < n {
+		a.chunks = append(a.chunks, a.pool.get())
+	}
+	c := a.chunks[len(a.chunks)-1]
+	a.chunks[len(a.chunks)-1] = c[:len(c)+n]
+	return c[len(c) : len(c)+n : len(c)+n]
+}
+
+func (a *arena) release() {
+	if a == nil {
+		return
+	}
+	for _, c := range a.chunks {
+		a.pool.put(c)
+	}
+	a.chunks = nil
 }
 
 // budget is a byte semaphore acquired strictly in install order (by one dispatcher), so a later
@@ -467,8 +486,7 @@ func (in *installer) decodeAll(ctx context.Context, changes []solver.Change) ([]
 		workers = runtime.GOMAXPROCS(0)
 	}
 	bud := newBudget(limit)
-	pool := &bufPool{max: limit}
-	in.pool = pool
+	pool := &chunkPool{max: int(limit / 2)}
 	chans := make([]chan decoded, len(changes))
 	type job struct {
 		i    int
@@ -502,65 +520,69 @@ func (in *installer) decodeAll(ctx context.Context, changes []solver.Change) ([]
 	}()
 	for w := 0; w < workers; w++ {
 		go func() {
+			var raw []byte // per worker, reused: compressed files are read whole
 			for j := range jobs {
 				p := changes[j.i].New
-				chans[j.i] <- in.decodeOne(p, j.cost, pool)
+				var d decoded
+				d, raw = in.decodeOne(p, j.cost, pool, raw)
+				chans[j.i] <- d
 			}
 		}()
 	}
 	return chans, bud
 }
 
-func (in *installer) decodeOne(p *pkg.Package, cost int64, pool *bufPool) decoded {
+func (in *installer) decodeOne(p *pkg.Package, cost int64, pool *chunkPool, raw []byte) (decoded, []byte) {
 	name := p.Name + "-" + p.Version
 	file := in.pkgFile(p)
 	if file == "" {
-		return decoded{err: fmt.Errorf("%s: not in any repository", name), cost: cost}
+		return decoded{err: fmt.Errorf("%s: not in any repository", name), cost: cost}, raw
 	}
 	id, err := identity(p.Checksum)
 	if err != nil {
-		return decoded{err: fmt.Errorf("%s: index checksum: %w", name, err), cost: cost}
+		return decoded{err: fmt.Errorf("%s: index checksum: %w", name, err), cost: cost}, raw
 	}
-	raw, err := readInto(file, pool)
+	raw, err = readInto(file, raw)
 	if err != nil {
-		return decoded{err: fmt.Errorf("%s: package file: %w", name, err), cost: cost}
+		return decoded{err: fmt.Errorf("%s: package file: %w", name, err), cost: cost}, raw
 	}
-	defer pool.put(raw)
-	arena := pool.get(p.InstalledSize)
-	dp, err := pkgstream.DecodeInto(name, raw, id, arena)
+	a := &arena{pool: pool}
+	dp, err := pkgstream.DecodeWith(name, raw, id, a)
 	if err != nil {
-		pool.put(arena)
-		return decoded{err: fmt.Errorf("%w (file %s)", err, file), cost: cost}
+		a.release()
+		return decoded{err: fmt.Errorf("%w (file %s)", err, file), cost: cost}, raw
 	}
 	if dp.Info.Name != p.Name || dp.Info.Version != p.Version {
-		pool.put(arena)
-		return decoded{err: fmt.Errorf("%s: file %s contains %s-%s", name, file, dp.Info.Name, dp.Info.Version), cost: cost}
+		a.release()
+		return decoded{err: fmt.Errorf("%s: file %s contains %s-%s", name, file, dp.Info.Name, dp.Info.Version), cost: cost}, raw
 	}
-	return decoded{p: dp, cost: cost, arena: arena}
+	return decoded{p: dp, cost: cost, arena: a}, raw
 }
 
-// readInto reads a whole file into a pooled buffer.
-func readInto(file string, pool *bufPool) ([]byte, error) {
+// readInto reads a whole file into buf (grown as needed) and returns it.
+func readInto(file string, buf []byte) ([]byte, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, err
+		return buf, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return buf, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", file)
+		return buf, fmt.Errorf("%s: not a regular file", file)
 	}
-	buf := pool.get(st.Size() + 1)[:st.Size()+1]
+	if need := int(st.Size()) + 1; cap(buf) < need {
+		buf = make([]byte, need)
+	}
+	buf = buf[:st.Size()+1]
 	n, err := io.ReadFull(f, buf)
 	if err != io.ErrUnexpectedEOF {
-		pool.put(buf)
 		if err == nil {
 			err = fmt.Errorf("%s: file grew while reading", file)
 		}
-		return nil, err
+		return buf[:0], err
 	}
 	return buf[:n], nil
 }
@@ -628,7 +650,7 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 			dp = d.p
 			func() {
 				defer bud.release(d.cost)
-				defer in.pool.put(d.arena)
+				defer d.arena.release()
 				entry, err := in.installOne(ctx, ext, c, dp, owners, dirs)
 				if err != nil {
 					in.fail(name, err)

@@ -104,14 +104,19 @@ const (
 // Decode verifies and decodes the package in raw. identity is the expected SHA-1 of the control
 // member (from the signed index); nil skips that check (only for --allow-untrusted local files).
 func Decode(name string, raw []byte, identity []byte) (*Package, error) {
-	return DecodeInto(name, raw, identity, nil)
+	return DecodeWith(name, raw, identity, nil)
 }
 
-// DecodeInto is Decode with file contents carved out of arena (while it has room) instead of
-// separate allocations, so an installer can reuse memory across packages; the returned files
-// alias arena.
-func DecodeInto(name string, raw []byte, identity []byte, arena []byte) (*Package, error) {
-	p, err := decode(raw, identity, arena[:0])
+// Allocator provides the memory file contents are inflated into, so an installer can recycle
+// it across packages. Alloc returns a slice of length n.
+type Allocator interface {
+	Alloc(n int) []byte
+}
+
+// DecodeWith is Decode with file contents allocated by alloc (nil = the Go heap); the returned
+// files alias that memory.
+func DecodeWith(name string, raw []byte, identity []byte, alloc Allocator) (*Package, error) {
+	p, err := decode(raw, identity, alloc)
 	if err != nil {
 		return nil, &Error{Package: name, Err: err}
 	}
@@ -182,7 +187,7 @@ func ReadSignatures(raw []byte) (sigs []sign.Signature, end int, err error) {
 	return sigs, end, nil
 }
 
-func decode(raw []byte, identity []byte, arena []byte) (*Package, error) {
+func decode(raw []byte, identity []byte, alloc Allocator) (*Package, error) {
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("%w: empty file", ErrTruncated)
 	}
@@ -257,7 +262,7 @@ func decode(raw []byte, identity []byte, arena []byte) (*Package, error) {
 		if strings.HasPrefix(h.Name, ".") && !strings.Contains(strings.TrimSuffix(h.Name, "/"), "/") {
 			return nil
 		}
-		f, err := fileFromHeader(h, r, &arena)
+		f, err := fileFromHeader(h, r, alloc)
 		if err != nil {
 			return err
 		}
@@ -283,7 +288,7 @@ func isScript(name string) bool {
 	return false
 }
 
-func fileFromHeader(h *tar.Header, r io.Reader, arena *[]byte) (File, error) {
+func fileFromHeader(h *tar.Header, r io.Reader, alloc Allocator) (File, error) {
 	f := File{
 		Name:     strings.TrimSuffix(h.Name, "/"),
 		Type:     h.Typeflag,
@@ -319,9 +324,11 @@ func fileFromHeader(h *tar.Header, r io.Reader, arena *[]byte) (File, error) {
 		f.Checksum = sum
 	}
 	if f.Type == tar.TypeReg && h.Size > 0 {
-		if a := *arena; int64(cap(a)-len(a)) >= h.Size {
-			f.Data = a[len(a) : len(a)+int(h.Size) : len(a)+int(h.Size)]
-			*arena = a[:len(a)+int(h.Size)]
+		if h.Size > 1<<30 {
+			return f, fmt.Errorf("%w: %s: %d bytes", ErrFormat, h.Name, h.Size)
+		}
+		if alloc != nil {
+			f.Data = alloc.Alloc(int(h.Size))
 		} else {
 			f.Data = make([]byte, h.Size)
 		}
