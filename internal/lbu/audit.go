@@ -161,9 +161,7 @@ func (a *auditor) auditFile(p string, info os.FileInfo, dbf *dbFile) (byte, stri
 	} else if isLink {
 		return 'U', "symlink without recorded checksum"
 	}
-	if isLink {
-		return 0, ""
-	}
+	// Symlinks too: apk records them as 0777 with their owner (a:0:0:777) and reports a chown.
 	st := info.Sys().(*syscall.Stat_t)
 	if uint32(st.Mode)&07777 != dbf.acl.mode || int(st.Uid) != dbf.acl.uid || int(st.Gid) != dbf.acl.gid {
 		return 'M', fmt.Sprintf("mode %04o→%04o owner %d:%d→%d:%d", dbf.acl.mode, st.Mode&07777, dbf.acl.uid, dbf.acl.gid, st.Uid, st.Gid)

@@ -30,9 +30,12 @@ func minirootfs(t *testing.T) string {
 // realAudit runs the real apk (2.14, from the minirootfs) the way lbu does.
 func realAudit(t *testing.T, root string) []string {
 	t.Helper()
-	out, err := exec.Command("chroot", root, "/sbin/apk", "audit", "--backup", "--quiet", "--recursive", "--check-permissions").Output()
+	cmd := exec.Command("chroot", root, "/sbin/apk", "audit", "--backup", "--quiet", "--recursive", "--check-permissions")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("real apk audit: %v", err)
+		t.Fatalf("real apk audit: %v: %s", err, stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	sort.Strings(lines)
