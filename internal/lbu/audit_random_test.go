@@ -56,7 +56,10 @@ func testAuditRandom(t *testing.T, seed uint64) {
 	}
 	sort.Strings(candidates)
 	edits := []func(p string) string{
-		func(p string) string { os.WriteFile(filepath.Join(root, p), []byte("edited\n"), 0644); return "write " + p },
+		func(p string) string {
+			os.WriteFile(filepath.Join(root, p), []byte("edited\n"), 0644)
+			return "write " + p
+		},
 		func(p string) string { os.Chmod(filepath.Join(root, p), 0600); return "chmod " + p },
 		func(p string) string { os.Lchown(filepath.Join(root, p), 1000, 1000); return "chown " + p },
 		func(p string) string { os.RemoveAll(filepath.Join(root, p)); return "remove " + p },
