@@ -1,7 +1,9 @@
 #!/bin/bash
 # bench-apk.sh — ramboot apk add vs the real apk 2.14 (Alpine minirootfs, chroot), same worlds,
-# same repository, fresh tmpfs roots, alternating runs. Prints per-world median wall times, the
-# median ratio ramboot/apk and each side's peak RSS. Needs root (chroot, mount) and GNU time.
+# same repository, fresh tmpfs roots, alternating runs (scripts and triggers included on both
+# sides). Prints per-world median wall times, the ratio of the medians ramboot/apk and each
+# side's peak RSS. Needs root (chroot, mount) and GNU time. The machine should be otherwise idle:
+# on a loaded one the numbers are mostly scheduling noise.
 #
 #   scripts/bench-apk.sh [RUNS]        (default 9 runs per side and world)
 # Env: RAMBOOT (binary, default bin/ramboot, built if missing), RAMBOOT_SHARED (default ../shared).
@@ -41,18 +43,23 @@ mkdir -p "$WORK/mrf/repo" "$WORK/mrf/bench"
 mount --bind "$REPO" "$WORK/mrf/repo"
 mount -t tmpfs -o size=1g tmpfs "$WORK/mrf/bench"
 
-# run SIDE WORLD -> appends "seconds maxrss_kb" to $WORK/SIDE.WORLDNAME
+# run SIDE WORLDNAME WORLD -> appends "wall_ms maxrss_kb" to $WORK/SIDE.WORLDNAME
 run() {
 	local side=$1 wname=$2 world=$3 out=$WORK/$1.$2
 	rm -rf "$WORK/mrf/bench/root"
 	sync
+	local t0 t1 rss
+	t0=$(date +%s%N)
 	if [ "$side" = apk ]; then
-		/usr/bin/time -f "%e %M" -a -o "$out" chroot "$WORK/mrf" /sbin/apk add -q --root /bench/root \
+		/usr/bin/time -f "%M" -o "$WORK/rss" chroot "$WORK/mrf" /sbin/apk add -q --root /bench/root \
 			--initdb --no-network --repository /repo --keys-dir /etc/apk/keys --arch x86_64 $world >/dev/null
 	else
-		/usr/bin/time -f "%e %M" -a -o "$out" "$RAMBOOT" apk add -q --root "$WORK/mrf/bench/root" \
+		/usr/bin/time -f "%M" -o "$WORK/rss" "$RAMBOOT" apk add -q --root "$WORK/mrf/bench/root" \
 			--initdb --no-network --repository "$REPO" --keys-dir "$KEYS" --arch x86_64 $world >/dev/null
 	fi
+	t1=$(date +%s%N)
+	rss=$(tail -1 "$WORK/rss")
+	echo "$(( (t1 - t0) / 1000000 )) $rss" >>"$out"   # wall ms (date has ns resolution; time's %e only 10 ms)
 }
 
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
@@ -79,7 +86,7 @@ for w in 1 2; do
 	rr=$(awk '{print $2}' "$WORK/ramboot.w$w" | sort -n | tail -1)
 	ratio=$(awk -v a="$ta" -v r="$tr" 'BEGIN{ if (a > 0) printf "%.2f", r/a; else print "inf" }')
 	echo "world $w (${!world}):"
-	echo "  real apk 2.14: median ${ta}s  peak RSS $((ra / 1024)) MiB"
-	echo "  ramboot:       median ${tr}s  peak RSS $((rr / 1024)) MiB"
+	echo "  real apk 2.14: median ${ta} ms  peak RSS $((ra / 1024)) MiB"
+	echo "  ramboot:       median ${tr} ms  peak RSS $((rr / 1024)) MiB"
 	echo "  ratio ramboot/apk (median wall time): $ratio   (target <= 0.5; RSS target <= 32 MiB)"
 done
