@@ -46,7 +46,9 @@ func earlyMounts(ctx context.Context, s *state) error {
 			if m.fatal {
 				return fmt.Errorf("mount %s on /%s: %w", m.fstype, m.target, err)
 			}
-			s.note("mount %s on /%s: %v", m.fstype, m.target, err)
+			msg := fmt.Sprintf("mount %s on /%s: %v", m.fstype, m.target, err)
+			s.report.Warnings = append(s.report.Warnings, "early-mounts: "+msg)
+			e.Log.Warnf("early-mounts", "%s", msg)
 		}
 	}
 	// quiet must hold from the first line (this phase's own timing line).

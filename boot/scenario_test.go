@@ -112,10 +112,12 @@ type scenario struct {
 	name        string
 	cmdline     string
 	media       []fakeMedium
-	failPkgs    []string // the fake installer reports these as failed
-	noInit      bool     // the fake installer leaves no /sbin/init
-	shell       bool     // the initramfs has busybox
-	initramfsRT bool     // the fake initramfs contains a resolv.conf
+	failPkgs    []string          // the fake installer reports these as failed
+	noInit      bool              // the fake installer leaves no /sbin/init
+	shell       bool              // the initramfs has busybox
+	initramfsRT bool              // the fake initramfs contains a resolv.conf
+	files       map[string][]byte // extra files in the fake initramfs (e.g. what a recorded mount would show)
+	recFail     map[string]error  // recorded actions that fail (by line prefix)
 }
 
 type harness struct {
@@ -175,6 +177,10 @@ func newHarness(t *testing.T, sc scenario) *harness {
 	if sc.shell {
 		writeTree(t, root, map[string][]byte{"bin/busybox": []byte("#!busybox")}, nil)
 		os.Chmod(filepath.Join(root, "bin/busybox"), 0o755)
+	}
+	writeTree(t, root, sc.files, nil)
+	for prefix, err := range sc.recFail {
+		h.rec.Fail[prefix] = err
 	}
 	if sc.initramfsRT {
 		writeTree(t, root, map[string][]byte{"etc/resolv.conf": []byte("nameserver 10.0.2.3\n")}, nil)
@@ -444,6 +450,26 @@ func TestBootScenarios(t *testing.T) {
 				"etc/apk/": "", "etc/apk/world": "alpine-base\n", "etc/apk/repositories": "/media/usb/apks\n",
 				"etc/lbu/": "", "etc/lbu/lbu.conf": "LBU_MEDIA=usb\n",
 			})})},
+		},
+		{
+			// apkovl=DEV:FSTYPE:PATH mounts a device that discovery did not keep (the overlay is
+			// not at its top level) and unmounts it after the install, as Alpine does.
+			name:    "apkovl-device-form",
+			cmdline: "apkovl=vdb:ext4:cfg/h.apkovl.tar.gz",
+			media:   []fakeMedium{repoMedium("vda", nil)},
+			files: map[string][]byte{"media/vdb/cfg/h.apkovl.tar.gz": tarGz(t, map[string]string{
+				"etc/": "", "etc/hostname": "h\n", "etc/apk/": "", "etc/apk/world": "alpine-base chrony\n"})},
+		},
+		{
+			// /dev/pts cannot be mounted (best-effort inside a fatal phase): noted, the boot goes
+			// on; the tmpfs root cannot be mounted: fatal, and without a shell the machine reboots.
+			name:    "rootfs-mount-fails",
+			cmdline: "panic=3",
+			media:   []fakeMedium{repoMedium("vda", nil)},
+			recFail: map[string]error{
+				"mount -t devpts":             errors.New("operation not permitted"),
+				"mount -t tmpfs -o mode=0755": errors.New("no space left on device"),
+			},
 		},
 		{
 			// A world package that fails is named, and the boot goes on.
