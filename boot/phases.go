@@ -50,7 +50,16 @@ func earlyMounts(ctx context.Context, s *state) error {
 			s.report.Warnings = append(s.report.Warnings, "early-mounts: "+msg)
 			e.Log.Warnf("early-mounts", "%s", msg)
 		}
+		if m.target == "dev" {
+			s.attachKmsg() // as soon as /dev exists, so later failures reach the kernel log
+		}
 	}
+	return nil
+}
+
+// attachKmsg starts logging to /dev/kmsg and applies quiet from the first line on.
+func (s *state) attachKmsg() {
+	e := s.env
 	// quiet must hold from the first line (this phase's own timing line).
 	if b, err := os.ReadFile(e.path("proc/cmdline")); err == nil {
 		e.Log.SetQuiet(ParseCmdline(string(b)).Quiet)
@@ -66,7 +75,6 @@ func earlyMounts(ctx context.Context, s *state) error {
 	} else {
 		s.note("no kernel log: %v", err)
 	}
-	return nil
 }
 
 // readCmdline parses /proc/cmdline and applies quiet/debug_init and blacklist=.
