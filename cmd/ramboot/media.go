@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/ramboot/ramboot/internal/mediaimg"
 )
@@ -20,6 +21,7 @@ func cmdMedia(args []string) int {
 	size := fs.Int64("size", 0, "FAT image size in MiB (default: fit the content)")
 	label := fs.String("label", mediaimg.DefaultLabel, "volume label")
 	keysDir := fs.String("keys-dir", "", "require repository indexes to verify against these apk keys")
+	isolinux := fs.String("isolinux", "", `ISO only: make it BIOS-bootable with isolinux from DIR (isolinux.bin, ldlinux.c32), or "auto" for Debian's`)
 	var repos, ovls stringList
 	fs.Var(&repos, "repo", "repository directory (REPO with ARCH/APKINDEX.tar.gz, or REPO/ARCH) copied to /apks (repeatable)")
 	fs.Var(&ovls, "apkovl", "HOST.apkovl.tar.gz placed at the root (repeatable)")
@@ -34,8 +36,14 @@ func cmdMedia(args []string) int {
 		fs.Usage()
 		return 2
 	}
+	iso, err := isolinuxFiles(*isolinux)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ramboot media: %v\n", err)
+		return 1
+	}
 	res, err := mediaimg.Build(*out, mediaimg.Options{
-		Format: *format, Kernel: *kernel, Initramfs: *initrd, Repos: repos, Apkovls: ovls,
+		Isolinux: iso,
+		Format:   *format, Kernel: *kernel, Initramfs: *initrd, Repos: repos, Apkovls: ovls,
 		Cmdline: *cmdline, Arch: *arch, SizeMiB: *size, Label: *label, KeysDir: *keysDir, Progress: os.Stderr,
 	})
 	if err != nil {
@@ -44,4 +52,22 @@ func cmdMedia(args []string) int {
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s (%d bytes, %d files)\n", *out, res.Size, len(res.Files))
 	return 0
+}
+
+// isolinuxFiles resolves --isolinux: "auto" is Debian's location (packages isolinux and
+// syslinux-common), a directory must hold isolinux.bin and ldlinux.c32.
+func isolinuxFiles(v string) ([]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	files := []string{filepath.Join(v, "isolinux.bin"), filepath.Join(v, "ldlinux.c32")}
+	if v == "auto" {
+		files = []string{"/usr/lib/ISOLINUX/isolinux.bin", "/usr/lib/syslinux/modules/bios/ldlinux.c32"}
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("--isolinux %s: %w (Debian: apt-get install isolinux syslinux-common)", v, err)
+		}
+	}
+	return files, nil
 }

@@ -38,7 +38,11 @@ type Options struct {
 	Label     string   // volume label (default RAMBOOT)
 	// KeysDir, when set, holds the apk keys the repository indexes must verify against; when
 	// empty the signature is not required (the booting system checks it), but hashes still are.
-	KeysDir  string
+	KeysDir string
+	// Isolinux, for ISO images, is the isolinux.bin and ldlinux.c32 (Debian packages isolinux and
+	// syslinux-common) to make the image BIOS-bootable with El Torito; empty = no bootloader
+	// (boot with -kernel/-initrd, as the tests do).
+	Isolinux []string
 	Progress io.Writer
 }
 
@@ -161,8 +165,24 @@ func Plan(opts Options) ([]File, error) {
 	addData("/boot/cmdline", []byte(opts.Cmdline+"\n"))
 	// Not a bootloader, but the configuration one would need: syslinux users can install
 	// syslinux/isolinux and boot the medium as is.
-	addData("/boot/syslinux/syslinux.cfg", []byte(fmt.Sprintf(
-		"DEFAULT ramboot\nPROMPT 0\nTIMEOUT 10\nLABEL ramboot\n  KERNEL /boot/vmlinuz\n  INITRD /boot/initramfs\n  APPEND %s\n", opts.Cmdline)))
+	syslinuxCfg := []byte(fmt.Sprintf(
+		"SERIAL 0 115200\nDEFAULT ramboot\nPROMPT 0\nTIMEOUT 10\nLABEL ramboot\n  KERNEL /boot/vmlinuz\n  INITRD /boot/initramfs\n  APPEND %s\n", opts.Cmdline))
+	addData("/boot/syslinux/syslinux.cfg", syslinuxCfg)
+	if len(opts.Isolinux) > 0 {
+		if opts.Format != "iso" {
+			return nil, errors.New("isolinux applies to ISO images only")
+		}
+		for _, src := range opts.Isolinux {
+			base := filepath.Base(src)
+			if base != "isolinux.bin" && base != "ldlinux.c32" {
+				return nil, fmt.Errorf("isolinux file %s: want isolinux.bin and ldlinux.c32", src)
+			}
+			if err := addSrc("/boot/syslinux/"+base, src); err != nil {
+				return nil, fmt.Errorf("isolinux: %w", err)
+			}
+		}
+		addData("/boot/syslinux/isolinux.cfg", syslinuxCfg)
+	}
 
 	for i, r := range opts.Repos {
 		top := "/apks"

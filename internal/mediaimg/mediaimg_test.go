@@ -241,6 +241,36 @@ func extractWithTool(t *testing.T, format, img string) (string, map[string][32]b
 	return cmd.Args[0], files
 }
 
+func TestIsolinuxLayout(t *testing.T) {
+	kernel, initrd := inputs(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "isolinux.bin")
+	ld := filepath.Join(dir, "ldlinux.c32")
+	os.WriteFile(bin, bytes.Repeat([]byte{0x90}, 4096), 0o644)
+	os.WriteFile(ld, []byte("ldlinux"), 0o644)
+	out := filepath.Join(dir, "boot.iso")
+	if _, err := mediaimg.Build(out, mediaimg.Options{Format: "iso", Kernel: kernel, Initramfs: initrd, Isolinux: []string{bin, ld}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := readBack(t, out)
+	for _, p := range []string{"/boot/syslinux/isolinux.bin", "/boot/syslinux/ldlinux.c32", "/boot/syslinux/isolinux.cfg"} {
+		if _, ok := got[p]; !ok {
+			t.Errorf("isolinux ISO lacks %s", p)
+		}
+	}
+	// The El Torito boot record must be at sector 17, where BIOSes look for it.
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vd := raw[17*2048 : 17*2048+32]; vd[0] != 0 || string(vd[1:6]) != "CD001" || !strings.HasPrefix(string(vd[7:]), "EL TORITO SPECIFICATION") {
+		t.Errorf("sector 17 = %q, want the El Torito boot record", vd)
+	}
+	if _, err := mediaimg.Build(out, mediaimg.Options{Format: "fat", Kernel: kernel, Initramfs: initrd, Isolinux: []string{bin, ld}}); err == nil {
+		t.Errorf("Build(fat with isolinux) = nil, want an error")
+	}
+}
+
 func TestBuildErrors(t *testing.T) {
 	kernel, initrd := inputs(t)
 	dir := t.TempDir()

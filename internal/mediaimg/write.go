@@ -48,7 +48,18 @@ func writeISO(out string, opts Options, files []File) error {
 	if err != nil {
 		return fmt.Errorf("create ISO 9660: %w", err)
 	}
-	if err := fs.Finalize(iso9660.FinalizeOptions{RockRidge: true, Joliet: true, VolumeIdentifier: opts.Label}); err != nil {
+	fo := iso9660.FinalizeOptions{RockRidge: true, Joliet: true, VolumeIdentifier: opts.Label}
+	if len(opts.Isolinux) > 0 {
+		// As Alpine's and Debian's ISOs: no emulation, 4 sectors loaded, boot info table.
+		e := &iso9660.ElToritoEntry{Platform: iso9660.BIOS, Emulation: iso9660.NoEmulation,
+			BootFile: "/boot/syslinux/isolinux.bin", BootTable: true}
+		e.SetLoadSize(4)
+		fo.ElTorito = &iso9660.ElTorito{BootCatalog: "/boot/syslinux/boot.cat", Entries: []*iso9660.ElToritoEntry{e}}
+		// go-diskfs puts the Joliet descriptor at sector 17, pushing the El Torito boot record to
+		// 18, where BIOSes do not look (the spec fixes it at 17). Rock Ridge alone serves Linux.
+		fo.Joliet = false
+	}
+	if err := fs.Finalize(fo); err != nil {
 		return fmt.Errorf("finalize ISO 9660: %w", err)
 	}
 	return f.Close()
