@@ -317,6 +317,15 @@ func checkInit(name string, data []byte, arch string) error {
 	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
 		return fmt.Errorf("init binary %s: ELF type %v, want an executable", name, f.Type)
 	}
+	// The initramfs has no dynamic loader or libraries: a dynamically linked init fails with
+	// "Failed to execute /init (error -2)" and a kernel panic.
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			interp := make([]byte, p.Filesz)
+			p.ReadAt(interp, 0)
+			return fmt.Errorf("init binary %s is dynamically linked (interpreter %s): build it static (CGO_ENABLED=0)", name, strings.TrimRight(string(interp), "\x00"))
+		}
+	}
 	if arch == "" {
 		return nil
 	}

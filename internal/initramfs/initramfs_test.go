@@ -41,6 +41,25 @@ func fakeInit(t *testing.T, machine elf.Machine) string {
 	return p
 }
 
+// dynamicELF returns a dynamically linked executable of the host, if one is around.
+func dynamicELF(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/bin/true", "/usr/bin/true", "/bin/sh"} {
+		f, err := elf.Open(p)
+		if err != nil {
+			continue
+		}
+		defer f.Close()
+		for _, prog := range f.Progs {
+			if prog.Type == elf.PT_INTERP {
+				return p
+			}
+		}
+	}
+	t.Skip("prerequisite missing: a dynamically linked host executable (/bin/true)")
+	return ""
+}
+
 func synthTree(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "lib", "modules", "6.1.0-test")
@@ -264,6 +283,7 @@ func TestBuildErrors(t *testing.T) {
 		{"not ELF", initramfs.Options{Init: notELF}, "script"},
 		{"wrong arch", initramfs.Options{Init: x86, Arch: "aarch64"}, "want EM_AARCH64"},
 		{"bad arch", initramfs.Options{Init: x86, Arch: "mips"}, "mips"},
+		{"dynamic", initramfs.Options{Init: dynamicELF(t)}, "dynamically linked"},
 		{"no keys", initramfs.Options{Init: x86, KeysDir: emptyKeys}, "no *.pub"},
 		{"missing modules dir", initramfs.Options{Init: x86, ModulesDir: filepath.Join(dir, "lib/modules/x")}, "lib/modules/x"},
 		{"modules without dir", initramfs.Options{Init: x86, Modules: []string{"vfat"}}, "no modules directory"},
