@@ -617,6 +617,9 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 	}
 	defer ext.Close()
 	chans, bud := in.decodeAll(ctx, sol.Changes)
+	// On any exit, cancel and free the whole budget so the dispatcher and decoders wind down
+	// instead of waiting for releases that will not come.
+	defer func() { cancel(); bud.release(1 << 50) }()
 	dirs := &dirStates{acl: map[string]extract.ACL{}, touched: map[string]bool{}, updatable: map[string]bool{}}
 	changed := map[*db.Entry]bool{}
 	n := len(sol.Changes)

@@ -359,6 +359,9 @@ func (x *Extractor) Install(pkgName string, files []pkgstream.File) (*Result, er
 		}
 		kept, brokenX, err := w.file(f, acl)
 		if err != nil {
+			// Don't leave a partial package behind (a full tmpfs is the usual cause): remove
+			// what this package newly created. Replaced files cannot be brought back.
+			w.undo()
 			return nil, &Error{pkgName, f.Name, err}
 		}
 		res.BrokenXattrs = res.BrokenXattrs || brokenX
@@ -417,15 +420,25 @@ func (x *Extractor) openDir(name string) (int, error) {
 }
 
 type writer struct {
-	x      *Extractor
-	pkg    string
-	dirFDs map[string]dirFD
+	x       *Extractor
+	pkg     string
+	created []string // non-directories this package created (not replaced)
+	dirFDs  map[string]dirFD
 }
 
 // dirFD is an open parent directory and its mode (for the setgid check).
 type dirFD struct {
 	fd   int
 	mode uint32
+}
+
+func (w *writer) undo() {
+	for i := len(w.created) - 1; i >= 0; i-- {
+		if pfd, base, err := w.parent(w.created[i]); err == nil {
+			unix.Unlinkat(pfd, base, 0)
+		}
+	}
+	w.created = nil
 }
 
 func (w *writer) close() {
@@ -518,6 +531,7 @@ func (w *writer) file(f *pkgstream.File, acl ACL) (kept, brokenX bool, err error
 	pfd := pd.fd
 	brokenX, err = w.create(pd, base, f, acl)
 	if err == nil {
+		w.created = append(w.created, f.Name)
 		return false, brokenX, nil
 	}
 	if !errors.Is(err, unix.EEXIST) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -238,5 +239,23 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A package that fails halfway leaves none of the files it created.
+func TestInstallFailureUndoes(t *testing.T) {
+	root := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(root, "srv/blocker"), 0o755)) // a directory where a file goes
+	x, err := extract.Open(root, nil)
+	must(t, err)
+	defer x.Close()
+	_, err = x.Install("test-1", []pkgstream.File{dir("srv"), file("srv/a", "a", 0o644), file("srv/b", "b", 0o644), file("srv/blocker", "x", 0o644)})
+	if err == nil || !strings.Contains(err.Error(), "test-1") || !strings.Contains(err.Error(), "srv/blocker") {
+		t.Fatalf("Install() error = %v, want one naming test-1 and srv/blocker", err)
+	}
+	for _, p := range []string{"srv/a", "srv/b"} {
+		if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+			t.Errorf("%s left behind by the failed package", p)
+		}
 	}
 }
