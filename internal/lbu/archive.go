@@ -258,6 +258,8 @@ func runHooks(ctx context.Context, root, dir string, stderr io.Writer, timeout t
 		cmd.Stdout, cmd.Stderr = stderr, stderr
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "ROOT="+root)
+		// A hook's background children may keep its output open: do not wait for them forever.
+		cmd.WaitDelay = 2 * time.Second
 		err = cmd.Run()
 		cancel()
 		if err != nil {
