@@ -133,3 +133,22 @@ func TestAddOnTop(t *testing.T) {
 		t.Errorf("busybox record lost its files, triggers or scripts: %+v", e)
 	}
 }
+
+// Quiet hides progress but, like apk -q, not errors.
+func TestQuietStillReportsErrors(t *testing.T) {
+	_, _, files := realFiles(t)
+	key := apktest.NewKey(t, "test-1.rsa.pub")
+	raw := files[victim]
+	f := makeFixture(t, key, key, raw[:len(raw)/2], nil, nil)
+	var out bytes.Buffer
+	_, err := apkinstall.Add(context.Background(), apkinstall.Options{
+		Root: filepath.Join(t.TempDir(), "root"), Repos: []apkinstall.Repo{{Path: f.repo}}, KeysDir: f.keys,
+		Arch: "x86_64", InitDB: true, NoScripts: true, Quiet: true, Out: &out,
+	}, fixtureWorld)
+	if !errors.Is(err, apkinstall.ErrIncomplete) {
+		t.Fatalf("Add() error = %v, want ErrIncomplete", err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "ERROR: "+victim) || strings.Contains(got, "Installing") {
+		t.Errorf("quiet output = %q, want only the ERROR line", got)
+	}
+}

@@ -101,6 +101,7 @@ func Add(ctx context.Context, opts Options, world []string) (*Result, error) {
 	if out == nil {
 		out = io.Discard
 	}
+	errw := out // errors and warnings are printed even with Quiet, as apk -q does
 	if opts.Quiet {
 		out = io.Discard
 	}
@@ -115,7 +116,7 @@ func Add(ctx context.Context, opts Options, world []string) (*Result, error) {
 		debug.SetMemoryLimit(max(3*budget, 24<<20))
 		defer debug.SetMemoryLimit(math.MaxInt64)
 	}
-	in := &installer{opts: opts, out: out, res: &Result{}}
+	in := &installer{opts: opts, out: out, errw: errw, res: &Result{}}
 	if err := in.run(ctx, world); err != nil {
 		return in.res, err
 	}
@@ -132,6 +133,7 @@ type repo struct {
 type installer struct {
 	opts  Options
 	out   io.Writer
+	errw  io.Writer // ERROR:/WARNING: lines and script output (shown even with Quiet)
 	res   *Result
 	arch  string
 	repos []*repo
@@ -214,7 +216,7 @@ func (in *installer) run(ctx context.Context, worldArgs []string) error {
 	}
 	sol, err := solver.Solve(req)
 	if err != nil {
-		return fmt.Errorf("%w", &unsatisfiable{err})
+		return &unsatisfiable{err}
 	}
 	for _, d := range sol.Dropped {
 		// Like apk's --force-broken-world, the entry stays in world (a later boot with the
@@ -297,7 +299,7 @@ func (in *installer) loadRepos() error {
 		p := l.URL
 		if strings.Contains(p, "://") {
 			if !strings.HasPrefix(p, "file://") {
-				fmt.Fprintf(in.out, "WARNING: Ignoring %s: network repositories are not supported\n", p)
+				fmt.Fprintf(in.errw, "WARNING: Ignoring %s: network repositories are not supported\n", p)
 				continue
 			}
 			p = strings.TrimPrefix(p, "file://")
@@ -326,7 +328,7 @@ func (in *installer) loadRepos() error {
 			}
 			if o.Diskless {
 				// The boot goes on with the repositories it can trust.
-				fmt.Fprintf(in.out, "WARNING: Ignoring %s: %v\n", r.Path, err)
+				fmt.Fprintf(in.errw, "WARNING: Ignoring %s: %v\n", r.Path, err)
 				continue
 			}
 			return err
@@ -683,7 +685,7 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 func (in *installer) fail(name string, err error) {
 	in.res.Errors++
 	in.res.Failed = append(in.res.Failed, PackageError{Package: name, Err: err})
-	fmt.Fprintf(in.out, "ERROR: %v\n", err)
+	fmt.Fprintf(in.errw, "ERROR: %v\n", err)
 }
 
 // fileOwners maps every installed file path to its owning entry.
@@ -793,14 +795,14 @@ func (in *installer) runScript(ctx context.Context, e *db.Entry, dp *pkgstream.P
 			continue
 		}
 		pv := e.Pkg.Name + "-" + e.Pkg.Version
-		err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: typ, Data: s.Data, Args: args}, in.out, in.opts.Quiet)
+		err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: typ, Data: s.Data, Args: args}, in.errw, in.opts.Quiet)
 		if err != nil {
 			// apk marks the package "broken script", counts an error and carries on.
 			in.res.Errors++
 			if !strings.Contains(e.Flags, "s") {
 				e.Flags += "s"
 			}
-			fmt.Fprintf(in.out, "ERROR: %v\n", err)
+			fmt.Fprintf(in.errw, "ERROR: %v\n", err)
 		}
 	}
 }
@@ -980,12 +982,12 @@ func (in *installer) runTriggers(ctx context.Context, changed map[*db.Entry]bool
 			continue
 		}
 		pv := e.Pkg.Name + "-" + e.Pkg.Version
-		if err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: "trigger", Data: script, Args: args}, in.out, in.opts.Quiet); err != nil {
+		if err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: "trigger", Data: script, Args: args}, in.errw, in.opts.Quiet); err != nil {
 			in.res.Errors++
 			if !strings.Contains(e.Flags, "s") {
 				e.Flags += "s"
 			}
-			fmt.Fprintf(in.out, "ERROR: %v\n", err)
+			fmt.Fprintf(in.errw, "ERROR: %v\n", err)
 		}
 	}
 }
