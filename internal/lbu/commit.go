@@ -38,8 +38,7 @@ type Options struct {
 	Hooks          bool          // run ROOT/etc/lbu/{pre,post}-package.d (the CLI does for root "/")
 	HookTimeout    time.Duration // 0 = 60s
 	LockTimeout    time.Duration // 0 = 10s
-	Now            func() time.Time
-	Rand           io.Reader
+	Rand           io.Reader     // salt source (nil = crypto/rand)
 	// StepHook, when set, is called at each commit step ("built", "written", "synced",
 	// "verified", "backed-up", "renamed", "cleaned", "pruned"): crash tests pause there.
 	StepHook func(step string)
