@@ -12,11 +12,13 @@ import (
 	"github.com/ramboot/ramboot/internal/apkinstall/sign"
 )
 
-// knownArches are apk's architecture names; a repository directory named after one gives the
-// arch noarch packages are listed under.
-var knownArches = map[string]bool{
-	"x86_64": true, "x86": true, "aarch64": true, "armhf": true, "armv7": true, "ppc64le": true,
-	"s390x": true, "riscv64": true, "loongarch64": true, "mips64": true,
+// isArch reports whether s is an apk architecture name (a repository subdirectory name).
+func isArch(s string) bool {
+	switch s {
+	case "x86_64", "x86", "aarch64", "armhf", "armv7", "ppc64le", "s390x", "riscv64", "loongarch64":
+		return true
+	}
+	return false
 }
 
 // cmdIndex is `apk index` + `abuild-sign`: it writes a (signed) APKINDEX.tar.gz for packages.
@@ -76,7 +78,7 @@ func cmdIndex(args []string) int {
 // is an arch (repositories are laid out as REPO/ARCH/APKINDEX.tar.gz), else the one arch the
 // non-noarch packages share.
 func guessArch(out string, apks []string) (string, error) {
-	if d := filepath.Base(filepath.Dir(out)); knownArches[d] {
+	if d := filepath.Base(filepath.Dir(out)); isArch(d) {
 		return d, nil
 	}
 	seen := map[string]bool{}

@@ -71,8 +71,16 @@ type Result struct {
 	ModulesBytes int64
 }
 
-// arches maps apk arch names to the ELF machine of binaries for them.
-var arches = map[string]elf.Machine{"x86_64": elf.EM_X86_64, "aarch64": elf.EM_AARCH64}
+// machine maps an apk arch name to the ELF machine of binaries for it.
+func machine(arch string) (elf.Machine, bool) {
+	switch arch {
+	case "x86_64":
+		return elf.EM_X86_64, true
+	case "aarch64":
+		return elf.EM_AARCH64, true
+	}
+	return 0, false
+}
 
 // BuildFile builds the initramfs into out, via a temporary file renamed into place so a failed
 // build never leaves an image that looks complete.
@@ -329,7 +337,7 @@ func checkInit(name string, data []byte, arch string) error {
 	if arch == "" {
 		return nil
 	}
-	m, ok := arches[arch]
+	m, ok := machine(arch)
 	if !ok {
 		return fmt.Errorf("arch %q: want x86_64 or aarch64", arch)
 	}

@@ -31,8 +31,8 @@ type Module struct {
 	Size    int64    // size of the module file in bytes (as stored, compressed or not)
 }
 
-// moduleSuffixes are the file name endings of kernel modules, longest first.
-var moduleSuffixes = []string{".ko.zst", ".ko.xz", ".ko.gz", ".ko"}
+// moduleSuffixes returns the file name endings of kernel modules, longest first.
+func moduleSuffixes() []string { return []string{".ko.zst", ".ko.xz", ".ko.gz", ".ko"} }
 
 // NormName normalises a module name the way the kernel does: '-' and '_' are equivalent, and
 // KBUILD_MODNAME always uses '_'.
@@ -44,7 +44,7 @@ func NormName(name string) string {
 // not a module file.
 func nameFromPath(p string) string {
 	base := path.Base(p)
-	for _, s := range moduleSuffixes {
+	for _, s := range moduleSuffixes() {
 		if strings.HasSuffix(base, s) && len(base) > len(s) {
 			return NormName(strings.TrimSuffix(base, s))
 		}

@@ -63,10 +63,13 @@ type Result struct {
 // DefaultLabel is the volume label when none is given.
 const DefaultLabel = "RAMBOOT"
 
-// knownArches are apk architecture names (repository subdirectory names).
-var knownArches = map[string]bool{
-	"x86_64": true, "x86": true, "aarch64": true, "armhf": true, "armv7": true, "ppc64le": true,
-	"s390x": true, "riscv64": true, "loongarch64": true,
+// isArch reports whether s is an apk architecture name (a repository subdirectory name).
+func isArch(s string) bool {
+	switch s {
+	case "x86_64", "x86", "aarch64", "armhf", "armv7", "ppc64le", "s390x", "riscv64", "loongarch64":
+		return true
+	}
+	return false
 }
 
 // Build writes the image to out (via a temporary file renamed into place).
@@ -234,7 +237,7 @@ func planRepo(dir, top string, opts Options) ([]File, error) {
 	var arches []archDir
 	if _, err := os.Stat(filepath.Join(dir, "APKINDEX.tar.gz")); err == nil {
 		a := filepath.Base(filepath.Clean(dir))
-		if !knownArches[a] {
+		if !isArch(a) {
 			a = opts.Arch
 		}
 		arches = append(arches, archDir{a, dir})
@@ -244,7 +247,7 @@ func planRepo(dir, top string, opts Options) ([]File, error) {
 			return nil, fmt.Errorf("repository %s: %w", dir, err)
 		}
 		for _, e := range ents {
-			if e.IsDir() && knownArches[e.Name()] {
+			if e.IsDir() && isArch(e.Name()) {
 				if _, err := os.Stat(filepath.Join(dir, e.Name(), "APKINDEX.tar.gz")); err == nil {
 					arches = append(arches, archDir{e.Name(), filepath.Join(dir, e.Name())})
 				}
