@@ -344,7 +344,19 @@ func installWorld(ctx context.Context, s *state) error {
 	if s.defaultSvc && s.cfg.SSHKey != "" {
 		world = append(world, "openssh")
 	}
-	world = dedupe(append(world, "alpine-base"))
+	world = append(world, "alpine-base")
+	// A modloop signature key built into the initramfs (mkinitfs -s) goes into the new root,
+	// with openssl for OpenRC's modloop verification (initramfs-init L1037-1046).
+	sigs, _ := filepath.Glob(e.path("var/cache/misc/*modloop*.SIGN.RSA.*.pub"))
+	for _, sig := range sigs {
+		if err := copyFile(sig, filepath.Join(s.newRoot, "var/cache/misc", filepath.Base(sig)), 0o644); err != nil {
+			return fmt.Errorf("modloop signature: %w", err)
+		}
+	}
+	if len(sigs) > 0 {
+		world = append(world, "openssl")
+	}
+	world = dedupe(world)
 	s.report.World = world
 	keys := filepath.Join(s.newRoot, "etc/apk/keys")
 	if err := copyDir(e.path("etc/apk/keys"), keys); err != nil {

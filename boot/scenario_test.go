@@ -328,7 +328,7 @@ func (h *harness) render(t *testing.T, sc scenario, res *Result) string {
 				case "etc/inittab":
 					data, _ := os.ReadFile(p)
 					fmt.Fprintf(&b, "%s: %q\n", rel, strings.TrimPrefix(string(data), alpineInittab))
-				case "usr/local/sbin/ramboot":
+				case "usr/local/sbin/ramboot", "var/cache/misc/modloop-lts.SIGN.RSA.alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub":
 					fmt.Fprintf(&b, "%s %v\n", rel, fi.Mode().Perm())
 				}
 			}
@@ -476,6 +476,7 @@ func TestBootScenarios(t *testing.T) {
 			name:     "package-failure-continues",
 			cmdline:  "pkgs=wireguard-tools noapkovl",
 			media:    []fakeMedium{repoMedium("vda", nil)},
+			files:    map[string][]byte{"var/cache/misc/modloop-lts.SIGN.RSA.alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub": []byte("sig")},
 			failPkgs: []string{"wireguard-tools"},
 		},
 		{
