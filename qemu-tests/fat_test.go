@@ -38,7 +38,7 @@ func fatList(t *testing.T, img string) []string {
 	t.Helper()
 	fs, done := openFAT(t, img, false)
 	defer done()
-	ents, err := fs.ReadDir("/")
+	ents, err := fs.ReadDir(".") // io/fs path syntax: "/" is EINVAL
 	if err != nil {
 		t.Fatalf("media %s: list /: %v", img, err)
 	}

@@ -82,7 +82,10 @@ func baseOverlay(hostname string, world []string, services []string, checks stri
 		"etc/hostname":               {body: hostname + "\n"},
 		"etc/apk/world":              {body: strings.Join(world, "\n") + "\n"},
 		"etc/.default_boot_services": {body: ""},
-		"etc/local.d/check.start":    {body: checkScript(checks), mode: 0o755},
+		// Every real apkovl has one (setup-interfaces); without it the networking service, and
+		// so everything needing net (chronyd), cannot start.
+		"etc/network/interfaces":  {body: "auto lo\niface lo inet loopback\n"},
+		"etc/local.d/check.start": {body: checkScript(checks), mode: 0o755},
 	}
 	for _, svc := range append([]string{"local"}, services...) {
 		o["etc/runlevels/default/"+svc] = ovlEntry{link: "/etc/init.d/" + svc}
@@ -101,8 +104,10 @@ func checkScript(checks string) string {
 exec >/dev/console 2>&1 </dev/null
 check() { echo "RAMBOOT-CHECK $1=$2"; }
 out() { key=$1; shift; "$@" 2>&1 | while IFS= read -r l; do echo "RAMBOOT-OUT $key $l"; done; }
-# waitfor SECONDS CMD...: poll CMD every 0.2 s until it succeeds.
-waitfor() { n=$(($1 * 5)); shift; while ! "$@" >/dev/null 2>&1; do n=$((n - 1)); [ $n -le 0 ] && return 1; sleep 0.2; done; }
+# waitfor SECONDS CMD...: poll CMD until it succeeds, at most SECONDS of uptime (a command such as
+# rc-service can itself take a second under TCG, so iterations are not a measure of time).
+now() { cut -d. -f1 /proc/uptime; }
+waitfor() { end=$(($(now) + $1)); shift; until "$@" >/dev/null 2>&1; do [ "$(now)" -ge "$end" ] && return 1; sleep 0.2; done; }
 waitfor 120 rc-service local status
 echo RAMBOOT-CHECK-BEGIN
 check runlevel "$(rc-status -r)"
@@ -114,8 +119,10 @@ cat /run/ramboot/boot.json
 echo
 echo RAMBOOT-BOOTJSON-END
 echo RAMBOOT-CHECK-END
+# Forced: the clean OpenRC shutdown is covered by the login scenarios and takes tens of seconds
+# under TCG.
 sync
-poweroff
+poweroff -f
 ) &
 `
 }

@@ -215,7 +215,7 @@ func buildMedia(t *testing.T, a *archArtifacts, m mediaSpec, dir string) string 
 	}
 	out := filepath.Join(dir, "media."+m.format)
 	args := []string{"media", "--out", out, "--format", m.format, "--kernel", a.kernel.Image,
-		"--initramfs", a.initramfs, "--repo", m.repo}
+		"--initramfs", a.initramfs, "--repo", m.repo, "--arch", m.arch}
 	if m.apkovl != "" {
 		args = append(args, "--apkovl", m.apkovl)
 	}
