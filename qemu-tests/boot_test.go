@@ -99,6 +99,7 @@ func checkDefaultBoot(t *testing.T, v *vm.VM, label string) {
 	if out, st := sh.run("apk info -e alpine-base"); st != 0 || strings.TrimSpace(out) != "alpine-base" {
 		t.Errorf("apk info -e alpine-base = %q (exit %d), want alpine-base", strings.TrimSpace(out), st)
 	}
+	checkNoServiceErrors(t, v)
 	out, st := sh.run("cat /run/ramboot/boot.json")
 	if st != 0 {
 		t.Fatalf("cat /run/ramboot/boot.json: exit %d: %s", st, out)
@@ -109,6 +110,15 @@ func checkDefaultBoot(t *testing.T, v *vm.VM, label string) {
 	sh.v.Write("poweroff\n")
 	if err := v.Wait(ctxFor(t)); err != nil {
 		t.Errorf("guest did not power off: %v", err)
+	}
+}
+
+// checkNoServiceErrors fails for every OpenRC service error on the console: a default boot must
+// start every service it enables.
+func checkNoServiceErrors(t *testing.T, v *vm.VM) {
+	t.Helper()
+	for _, l := range regexp.MustCompile(`(?m)^ \* ERROR: .*$`).FindAllString(v.Transcript(), -1) {
+		t.Errorf("OpenRC service error on the console: %q", l)
 	}
 }
 
@@ -202,6 +212,7 @@ func TestBootFATOverlay(t *testing.T) {
 			t.Errorf("guest apk info = %q, want it to list %s", r.checks["installed"], p)
 		}
 	}
+	checkNoServiceErrors(t, v)
 	expectCheck(t, r, "audit-bin-usr-lib", "0")
 	if l := r.lines["audit"]; len(l) > 0 {
 		t.Logf("guest apk audit --system:\n%s", strings.Join(l, "\n"))
