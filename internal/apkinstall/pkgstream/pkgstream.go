@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -107,8 +108,9 @@ func Decode(name string, raw []byte, identity []byte) (*Package, error) {
 	return DecodeWith(name, raw, identity, nil)
 }
 
-// Allocator provides the memory file contents are inflated into, so an installer can recycle
-// it across packages. Alloc returns a slice of length n.
+// Allocator provides the memory a package's data segment is inflated into (file contents are
+// slices of it), so an installer can recycle it across packages. Alloc returns a slice of
+// length n.
 type Allocator interface {
 	Alloc(n int) []byte
 }
@@ -256,27 +258,77 @@ func decode(raw []byte, identity []byte, alloc Allocator) (*Package, error) {
 		}
 		return nil, ErrDataHash
 	}
-	end, err := walkMember(raw, ctlEnd, func(h *tar.Header, r io.Reader) error {
-		// apk 2.x treats every top-level dotfile of the tar stream as package metadata and
-		// never installs it (meta packages carry a ".dummy" file, for instance).
-		if strings.HasPrefix(h.Name, ".") && !strings.Contains(strings.TrimSuffix(h.Name, "/"), "/") {
-			return nil
-		}
-		f, err := fileFromHeader(h, r, alloc)
-		if err != nil {
-			return err
-		}
-		p.DataSize += int64(len(f.Data))
-		p.Files = append(p.Files, f)
-		return nil
-	})
+	// The data member is authenticated now: inflate it in one go into a buffer of the size
+	// its trailer announces, and hand out file contents as slices of that buffer.
+	tarData, err := inflateMember(raw[ctlEnd:], alloc)
 	if err != nil {
 		return nil, fmt.Errorf("data segment: %w", err)
 	}
-	if end != len(raw) {
-		return nil, fmt.Errorf("%w: %d bytes after the data segment", ErrFormat, len(raw)-end)
+	br := bytes.NewReader(tarData)
+	tr := tar.NewReader(br)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("data segment: %w: %v", ErrFormat, err)
+		}
+		// apk 2.x treats every top-level dotfile of the tar stream as package metadata and
+		// never installs it (meta packages carry a ".dummy" file, for instance).
+		if strings.HasPrefix(h.Name, ".") && !strings.Contains(strings.TrimSuffix(h.Name, "/"), "/") {
+			continue
+		}
+		// archive/tar leaves the reader at the entry's first data byte.
+		at := len(tarData) - br.Len()
+		f, err := fileFromHeader(h, func(size int64) ([]byte, error) {
+			if size > int64(len(tarData)-at) {
+				return nil, fmt.Errorf("%w: %s extends past the end of the archive", ErrTruncated, h.Name)
+			}
+			return tarData[at : at+int(size) : at+int(size)], nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("data segment: %w", err)
+		}
+		p.DataSize += int64(len(f.Data))
+		p.Files = append(p.Files, f)
 	}
 	return p, nil
+}
+
+// maxRatio bounds the size a deflate stream can announce (deflate cannot exceed ~1032:1).
+const maxRatio = 1032
+
+// inflateMember decodes the single gzip member m (header, deflate data, CRC32, ISIZE) into a
+// buffer from alloc. The member must end exactly at the end of m: apk 3 rejects further
+// members. The CRC32 is not recomputed: the SHA-256 datahash already covers every byte.
+func inflateMember(m []byte, alloc Allocator) ([]byte, error) {
+	hdr, err := gzipHeaderLen(m)
+	if err != nil {
+		return nil, fmt.Errorf("%w: gzip header: %v", ErrFormat, err)
+	}
+	if len(m) < hdr+8 {
+		return nil, fmt.Errorf("%w: gzip member cut short", ErrTruncated)
+	}
+	size := int64(binary.LittleEndian.Uint32(m[len(m)-4:]))
+	if size > int64(len(m))*maxRatio || size > 1<<31 {
+		return nil, fmt.Errorf("%w: gzip member announces %d bytes from %d", ErrFormat, size, len(m))
+	}
+	var out []byte
+	if alloc != nil {
+		out = alloc.Alloc(int(size))
+	} else {
+		out = make([]byte, size)
+	}
+	body := m[hdr : len(m)-8]
+	n, err := inflate(out, body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	if n != len(body) {
+		return nil, fmt.Errorf("%w: %d bytes after the data segment's deflate stream", ErrFormat, len(body)-n)
+	}
+	return out, nil
 }
 
 func isScript(name string) bool {
@@ -288,7 +340,8 @@ func isScript(name string) bool {
 	return false
 }
 
-func fileFromHeader(h *tar.Header, r io.Reader, alloc Allocator) (File, error) {
+// fileFromHeader converts a data entry; data returns the entry's content of the given size.
+func fileFromHeader(h *tar.Header, data func(size int64) ([]byte, error)) (File, error) {
 	f := File{
 		Name:     strings.TrimSuffix(h.Name, "/"),
 		Type:     h.Typeflag,
@@ -324,16 +377,9 @@ func fileFromHeader(h *tar.Header, r io.Reader, alloc Allocator) (File, error) {
 		f.Checksum = sum
 	}
 	if f.Type == tar.TypeReg && h.Size > 0 {
-		if h.Size > 1<<30 {
-			return f, fmt.Errorf("%w: %s: %d bytes", ErrFormat, h.Name, h.Size)
-		}
-		if alloc != nil {
-			f.Data = alloc.Alloc(int(h.Size))
-		} else {
-			f.Data = make([]byte, h.Size)
-		}
-		if _, err := io.ReadFull(r, f.Data); err != nil {
-			return f, gzErr(err)
+		var err error
+		if f.Data, err = data(h.Size); err != nil {
+			return f, err
 		}
 	}
 	if f.Checksum != nil {
