@@ -25,8 +25,8 @@ const maxVMs = 2
 // Per-boot limits. Under TCG on a shared two-core machine a full boot with package installation
 // took tens of seconds; the hard timeout only has to catch a wedged guest.
 const (
-	bootTimeout = 8 * time.Minute
-	waitTimeout = 7 * time.Minute
+	bootTimeout = 5 * time.Minute
+	waitTimeout = 4 * time.Minute
 )
 
 // suite is the state shared by all scenarios of one `go test` run: where things are, what has

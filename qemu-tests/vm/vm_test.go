@@ -28,7 +28,7 @@ func TestConsoleCleaning(t *testing.T) {
 		{"plain", []string{"a\nb\n"}, []string{"a", "b"}, ""},
 		{"crlf", []string{"a\r\nb\r\n"}, []string{"a", "b"}, ""},
 		{"split line", []string{"hel", "lo\nwor"}, []string{"hello"}, "wor"},
-		{"openrc colours", []string{" \x1b[32;01m*\x1b[0m Starting sshd ...\x1b[ [ \x1b[32;01mok\x1b[0m ]\n"},
+		{"openrc colours", []string{" \x1b[32;01m*\x1b[0m Starting sshd ... [ \x1b[32;01mok\x1b[0m ]\n"},
 			[]string{" * Starting sshd ... [ ok ]"}, ""},
 		{"escape split across chunks", []string{"x\x1b", "[3", "2mY\n"}, []string{"xY"}, ""},
 		{"prompt without newline", []string{"Welcome\n\nlocalhost login: "}, []string{"Welcome", ""}, "localhost login: "},
