@@ -64,7 +64,7 @@ type Options struct {
 
 // DefaultMemoryBudget keeps the installer's peak RSS well inside an initramfs (a package larger
 // than the budget is still decoded, alone).
-const DefaultMemoryBudget = 8 << 20
+const DefaultMemoryBudget = 10 << 20
 
 // PackageError is one package that could not be installed.
 type PackageError struct {
@@ -113,7 +113,7 @@ func Add(ctx context.Context, opts Options, world []string) (*Result, error) {
 		if budget <= 0 {
 			budget = DefaultMemoryBudget
 		}
-		debug.SetMemoryLimit(max(3*budget, 24<<20))
+		debug.SetMemoryLimit(max(2*budget, 26<<20))
 		defer debug.SetMemoryLimit(math.MaxInt64)
 	}
 	in := &installer{opts: opts, out: out, errw: errw, res: &Result{}}
@@ -501,7 +501,7 @@ func (in *installer) decodeAll(ctx context.Context, changes []solver.Change) ([]
 		workers = runtime.GOMAXPROCS(0)
 	}
 	bud := newBudget(limit)
-	pool := &bufPool{max: int(limit / 2)}
+	pool := &bufPool{max: int(limit / 4)}
 	chans := make([]chan decoded, len(changes))
 	type job struct {
 		i    int
@@ -520,7 +520,10 @@ func (in *installer) decodeAll(ctx context.Context, changes []solver.Change) ([]
 				continue
 			}
 			// Compressed file + inflated contents, capped so one huge package can still go alone.
-			cost := min(c.New.Size+c.New.InstalledSize, limit)
+			// What a decoded package holds until written: its inflated data segment, about its
+			// installed size. (Compressed files go through one reused buffer per worker.) Capped
+			// so one huge package can still go alone.
+			cost := min(max(c.New.InstalledSize, 1), limit)
 			if !bud.acquire(ctx, cost) {
 				chans[i] <- decoded{err: ctx.Err()}
 				continue
