@@ -43,7 +43,7 @@ mkdir -p "$WORK/mrf/repo" "$WORK/mrf/bench"
 mount --bind "$REPO" "$WORK/mrf/repo"
 mount -t tmpfs -o size=1g tmpfs "$WORK/mrf/bench"
 
-# run SIDE WORLDNAME WORLD -> appends "wall_ms maxrss_kb" to $WORK/SIDE.WORLDNAME
+# run SIDE WORLDNAME WORLD -> appends "wall_ms maxrss_kb user_s sys_s" to $WORK/SIDE.WORLDNAME
 run() {
 	local side=$1 wname=$2 world=$3 out=$WORK/$1.$2
 	rm -rf "$WORK/mrf/bench/root"
@@ -51,15 +51,16 @@ run() {
 	local t0 t1 rss
 	t0=$(date +%s%N)
 	if [ "$side" = apk ]; then
-		/usr/bin/time -f "%M" -o "$WORK/rss" chroot "$WORK/mrf" /sbin/apk add -q --root /bench/root \
+		/usr/bin/time -f "%M %U %S" -o "$WORK/rss" chroot "$WORK/mrf" /sbin/apk add -q --root /bench/root \
 			--initdb --no-network --repository /repo --keys-dir /etc/apk/keys --arch x86_64 $world >/dev/null
 	else
-		/usr/bin/time -f "%M" -o "$WORK/rss" "$RAMBOOT" apk add -q --root "$WORK/mrf/bench/root" \
+		/usr/bin/time -f "%M %U %S" -o "$WORK/rss" "$RAMBOOT" apk add -q --root "$WORK/mrf/bench/root" \
 			--initdb --no-network --repository "$REPO" --keys-dir "$KEYS" --arch x86_64 $world >/dev/null
 	fi
 	t1=$(date +%s%N)
 	rss=$(tail -1 "$WORK/rss")
-	echo "$(( (t1 - t0) / 1000000 )) $rss" >>"$out"   # wall ms (date has ns resolution; time's %e only 10 ms)
+	# wall ms (date has ns resolution; time's %e only 10 ms), peak RSS KiB, user s, sys s
+	echo "$(( (t1 - t0) / 1000000 )) $rss" >>"$out"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
@@ -85,8 +86,10 @@ for w in 1 2; do
 	ra=$(awk '{print $2}' "$WORK/apk.w$w" | sort -n | tail -1)
 	rr=$(awk '{print $2}' "$WORK/ramboot.w$w" | sort -n | tail -1)
 	ratio=$(awk -v a="$ta" -v r="$tr" 'BEGIN{ if (a > 0) printf "%.2f", r/a; else print "inf" }')
+	ca=$(awk '{print ($3 + $4) * 1000}' "$WORK/apk.w$w" | median)
+	cr=$(awk '{print ($3 + $4) * 1000}' "$WORK/ramboot.w$w" | median)
 	echo "world $w (${!world}):"
-	echo "  real apk 2.14: median ${ta} ms  peak RSS $((ra / 1024)) MiB"
-	echo "  ramboot:       median ${tr} ms  peak RSS $((rr / 1024)) MiB"
+	echo "  real apk 2.14: median ${ta} ms wall, ${ca} ms CPU  peak RSS $((ra / 1024)) MiB"
+	echo "  ramboot:       median ${tr} ms wall, ${cr} ms CPU  peak RSS $((rr / 1024)) MiB"
 	echo "  ratio ramboot/apk (median wall time): $ratio   (target <= 0.5; RSS target <= 32 MiB)"
 done
