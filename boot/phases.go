@@ -50,6 +50,15 @@ func earlyMounts(ctx context.Context, s *state) error {
 			s.report.Warnings = append(s.report.Warnings, "early-mounts: "+msg)
 			e.Log.Warnf("early-mounts", "%s", msg)
 		}
+		if m.target == "proc" {
+			if b, err := os.ReadFile(e.path("proc/uptime")); err == nil {
+				if f := strings.Fields(string(b)); len(f) > 0 {
+					if up, err := strconv.ParseFloat(f[0], 64); err == nil {
+						s.report.UptimeAtInitMS = up*1000 - ms(e.Now().Sub(s.start))
+					}
+				}
+			}
+		}
 		if m.target == "dev" {
 			s.attachKmsg() // as soon as /dev exists, so later failures reach the kernel log
 		}

@@ -10,22 +10,24 @@ import (
 
 // Report is the JSON boot report written to /run/ramboot/boot.json in the booted system.
 type Report struct {
-	Version   int            `json:"version"`
-	Cmdline   string         `json:"cmdline"`
-	Kernel    string         `json:"kernel,omitempty"`
-	Phases    []PhaseReport  `json:"phases"`
-	TotalMS   float64        `json:"total_ms"`
-	Modules   []string       `json:"modules_loaded,omitempty"`
-	Media     []Medium       `json:"media,omitempty"`
-	MediaLog  []string       `json:"media_log,omitempty"`
-	Overlay   *OverlayReport `json:"overlay,omitempty"`
-	World     []string       `json:"world,omitempty"`
-	Installed []string       `json:"installed,omitempty"`
-	Dropped   []string       `json:"dropped,omitempty"`
-	Failed    []string       `json:"failed,omitempty"`
-	Repos     []string       `json:"repositories,omitempty"`
-	Errors    []string       `json:"errors,omitempty"`
-	Warnings  []string       `json:"warnings,omitempty"`
+	Version int    `json:"version"`
+	Cmdline string `json:"cmdline"`
+	Kernel  string `json:"kernel,omitempty"`
+	// UptimeAtInitMS is the kernel's uptime when /init started (boot time before ramboot).
+	UptimeAtInitMS float64        `json:"uptime_at_init_ms,omitempty"`
+	Phases         []PhaseReport  `json:"phases"`
+	TotalMS        float64        `json:"total_ms"`
+	Modules        []string       `json:"modules_loaded,omitempty"`
+	Media          []Medium       `json:"media,omitempty"`
+	MediaLog       []string       `json:"media_log,omitempty"`
+	Overlay        *OverlayReport `json:"overlay,omitempty"`
+	World          []string       `json:"world,omitempty"`
+	Installed      []string       `json:"installed,omitempty"`
+	Dropped        []string       `json:"dropped,omitempty"`
+	Failed         []string       `json:"failed,omitempty"`
+	Repos          []string       `json:"repositories,omitempty"`
+	Errors         []string       `json:"errors,omitempty"`
+	Warnings       []string       `json:"warnings,omitempty"`
 }
 
 // PhaseReport is the outcome and timing of one phase.
