@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,13 +114,21 @@ func TestHarnessTinyInit(t *testing.T) {
 	for _, arch := range []string{"x86_64", "aarch64"} {
 		t.Run(arch, func(t *testing.T) {
 			t.Parallel()
+			missing := func(format string, args ...any) {
+				t.Helper()
+				msg := "prerequisite missing: " + fmt.Sprintf(format, args...)
+				if os.Getenv("RAMBOOT_REQUIRE_QEMU") == "1" {
+					t.Fatal(msg + " (RAMBOOT_REQUIRE_QEMU=1: QEMU tests must run)")
+				}
+				t.Skip(msg)
+			}
 			bin, _ := Binary(arch)
 			if _, err := exec.LookPath(bin); err != nil {
-				t.Skipf("prerequisite missing: %s not installed (apt-get install qemu-system-x86 qemu-system-arm): %v", bin, err)
+				missing("%s not installed (scripts/install-deps.sh): %v", bin, err)
 			}
 			k, err := FindKernel(kdir, arch)
 			if err != nil {
-				t.Skipf("prerequisite missing: %v", err)
+				missing("%v", err)
 			}
 			dir := t.TempDir()
 			initrd := buildTinyInitramfs(t, root, k, dir)
