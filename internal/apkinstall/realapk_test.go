@@ -331,3 +331,80 @@ func TestFailingScriptLikeRealApk(t *testing.T) {
 		t.Errorf("installed db lacks f:s for the broken script")
 	}
 }
+
+// An upgrade on top of an existing root (host CLI use): the old version's files that the new
+// one lacks disappear, upgrade scripts run, the database holds only the new version. Judged
+// against real apk doing the same two steps.
+func TestUpgradeLikeRealApk(t *testing.T) {
+	mrf := minirootfs(t)
+	text, recs, files := realFiles(t)
+	zr := recs["zlib"]
+	oldRaw, oldID := apktest.Rebuild(t, files["zlib"], func(e []apktest.Entry) []apktest.Entry {
+		for i := range e {
+			if e[i].Hdr.Name == ".PKGINFO" {
+				e[i].Data = bytes.Replace(e[i].Data, []byte("pkgver = 1.3.1-r0"), []byte("pkgver = 1.3.0-r0"), 1)
+			}
+		}
+		return e
+	}, addEntries(reg("lib/zlib-old-only", "old\n")), true)
+	// The old version's index record: the real one with V: and C: changed.
+	start := bytes.Index(text, []byte("C:"+zr.Checksum+"\n"))
+	end := start + bytes.Index(text[start:], []byte("\n\n")) + 2
+	oldRec := bytes.Replace(text[start:end], []byte("V:1.3.1-r0"), []byte("V:1.3.0-r0"), 1)
+	oldRec = bytes.Replace(oldRec, []byte("C:"+zr.Checksum), []byte("C:"+apktest.Q1(oldID)), 1)
+	key := apktest.NewKey(t, "test-1.rsa.pub")
+	repo := filepath.Join(mrf, "uprepo", "x86_64")
+	apktest.Must(t, os.MkdirAll(repo, 0o755))
+	apktest.Must(t, os.WriteFile(filepath.Join(repo, "APKINDEX.tar.gz"), apktest.SignedIndex(t, key, append(append([]byte{}, text...), oldRec...)), 0o644))
+	for n, b := range files {
+		apktest.Must(t, os.WriteFile(filepath.Join(repo, n+"-"+recs[n].Version+".apk"), b, 0o644))
+	}
+	apktest.Must(t, os.WriteFile(filepath.Join(repo, "zlib-1.3.0-r0.apk"), oldRaw, 0o644))
+	key.WritePub(t, filepath.Join(mrf, "etc/apk/keys"))
+
+	steps := []struct {
+		world []string
+		want  string // the change line
+	}{
+		{[]string{"zlib=1.3.0-r0"}, "(2/2) Installing zlib (1.3.0-r0)"},
+		{[]string{"zlib>=1.3.1"}, "(1/1) Upgrading zlib (1.3.0-r0 -> 1.3.1-r0)"},
+	}
+	for i, st := range steps {
+		args := []string{"add", "--root", "/ref", "--no-network", "--repository", "/uprepo", "--keys-dir", "/etc/apk/keys", "--no-scripts"}
+		if i == 0 {
+			args = append(args, "--initdb", "--arch", "x86_64")
+		}
+		refOut, refErr, err := realApk(t, mrf, append(args, st.world...)...)
+		if err != nil {
+			t.Fatalf("real apk step %d: %v\n%s%s", i, err, refOut, refErr)
+		}
+		var out bytes.Buffer
+		_, err = apkinstall.Add(context.Background(), apkinstall.Options{
+			Root: filepath.Join(mrf, "ours"), Repos: []apkinstall.Repo{{Path: filepath.Join(mrf, "uprepo")}},
+			KeysDir: filepath.Join(mrf, "etc/apk/keys"), Arch: "x86_64", InitDB: i == 0, NoScripts: true, Out: &out,
+		}, st.world)
+		if err != nil {
+			t.Fatalf("Add() step %d error: %v\n%s", i, err, out.String())
+		}
+		if diff := cmp.Diff(refOut, out.String()); diff != "" {
+			t.Errorf("step %d output differs (-apk +ramboot):\n%s", i, diff)
+		}
+		if !strings.Contains(out.String(), st.want+"\n") {
+			t.Errorf("step %d output lacks %q:\n%s", i, st.want, out.String())
+		}
+	}
+	skip := map[string]bool{db.InstalledPath: true, db.LockPath: true}
+	ref := walkTree(t, filepath.Join(mrf, "ref"), skip)
+	ours := walkTree(t, filepath.Join(mrf, "ours"), skip)
+	if diff := cmp.Diff(ref, ours); diff != "" {
+		t.Errorf("tree after the upgrade differs from real apk's (-apk +ramboot):\n%s", diff)
+	}
+	if _, ok := ours["lib/zlib-old-only"]; ok {
+		t.Errorf("lib/zlib-old-only survived the upgrade")
+	}
+	refDB, _ := os.ReadFile(filepath.Join(mrf, "ref", db.InstalledPath))
+	ourDB, _ := os.ReadFile(filepath.Join(mrf, "ours", db.InstalledPath))
+	if diff := cmp.Diff(withoutReplaces(refDB), withoutReplaces(ourDB)); diff != "" {
+		t.Errorf("installed db after the upgrade differs (-apk +ramboot):\n%s", diff)
+	}
+}
