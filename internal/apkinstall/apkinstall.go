@@ -647,7 +647,7 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 		}
 		fmt.Fprintln(in.out, c.Line(i+1, n, solver.StyleAPK2))
 		if c.New == nil {
-			in.purge(c.Old, owners)
+			in.purge(ctx, c.Old, owners)
 			continue
 		}
 		if c.Old == c.New && !c.Reinstall {
@@ -847,12 +847,14 @@ func (in *installer) removeStale(old, nw *db.Entry, owners map[string]*db.Entry)
 	}
 }
 
-// purge removes a package's files (not directories) and its record.
-func (in *installer) purge(p *pkg.Package, owners map[string]*db.Entry) {
+// purge removes a package like apk: pre-deinstall, its files, its directories no other
+// package owns (when empty), post-deinstall, and its record.
+func (in *installer) purge(ctx context.Context, p *pkg.Package, owners map[string]*db.Entry) {
 	e := in.db.Find(p.Name)
 	if e == nil {
 		return
 	}
+	in.deinstallScript(ctx, e, "pre-deinstall")
 	for _, d := range e.Dirs {
 		for _, f := range d.Files {
 			if owners[f.Name] == e {
@@ -861,7 +863,38 @@ func (in *installer) purge(p *pkg.Package, owners map[string]*db.Entry) {
 			}
 		}
 	}
+	shared := map[string]bool{}
+	for _, o := range in.db.Packages {
+		if o != e {
+			for _, d := range o.Dirs {
+				shared[d.Name] = true
+			}
+		}
+	}
+	for i := len(e.Dirs) - 1; i >= 0; i-- {
+		if n := e.Dirs[i].Name; n != "" && !shared[n] {
+			os.Remove(filepath.Join(in.opts.Root, n)) // fails, as intended, unless empty
+		}
+	}
+	in.deinstallScript(ctx, e, "post-deinstall")
 	in.replaceEntry(p, nil)
+}
+
+func (in *installer) deinstallScript(ctx context.Context, e *db.Entry, typ string) {
+	if in.opts.NoScripts {
+		return
+	}
+	for _, s := range e.Scripts {
+		if s.Type != typ {
+			continue
+		}
+		pv := e.Pkg.Name + "-" + e.Pkg.Version
+		err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: typ, Data: s.Data, Args: []string{e.Pkg.Version}}, in.errw, in.opts.Quiet)
+		if err != nil {
+			in.res.Errors++
+			fmt.Fprintf(in.errw, "ERROR: %v\n", err)
+		}
+	}
 }
 
 func (in *installer) replaceEntry(old *pkg.Package, nw *db.Entry) {

@@ -480,15 +480,23 @@ func ReadWorld(root string) ([]string, error) {
 	return strings.Fields(string(data)), nil
 }
 
-// WriteWorld writes etc/apk/world, one entry per line, sorted as apk sorts it.
+// WriteWorld writes etc/apk/world, one entry per line, sorted as apk sorts it: by the package
+// name (ignoring a leading "!" and what follows the name), case-insensitively, then bytewise.
 func WriteWorld(root string, world []string) error {
 	w := append([]string(nil), world...)
+	name := func(s string) string {
+		s = strings.TrimPrefix(s, "!")
+		if i := strings.IndexAny(s, "@<>=~"); i >= 0 {
+			s = s[:i]
+		}
+		return s
+	}
 	sort.SliceStable(w, func(i, j int) bool {
-		a, b := strings.ToLower(w[i]), strings.ToLower(w[j])
-		if a != b {
+		ni, nj := name(w[i]), name(w[j])
+		if a, b := strings.ToLower(ni), strings.ToLower(nj); a != b {
 			return a < b
 		}
-		return w[i] < w[j]
+		return ni < nj
 	})
 	var b strings.Builder
 	for _, e := range w {

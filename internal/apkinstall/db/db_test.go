@@ -130,15 +130,15 @@ func TestWorldAndRepositories(t *testing.T) {
 	if err := db.Init(root, "x86_64"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.WriteWorld(root, []string{"zlib", "Abc", "abc", "busybox>=1.2"}); err != nil {
+	if err := db.WriteWorld(root, []string{"zlib", "Abc", "abc", "busybox>=1.2", "!aa", "b@edge"}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(filepath.Join(root, db.WorldPath))
-	if want := "Abc\nabc\nbusybox>=1.2\nzlib\n"; string(got) != want {
+	if want := "!aa\nAbc\nabc\nb@edge\nbusybox>=1.2\nzlib\n"; string(got) != want {
 		t.Errorf("world = %q, want %q", got, want)
 	}
 	w, err := db.ReadWorld(root)
-	if err != nil || len(w) != 4 {
+	if err != nil || len(w) != 6 {
 		t.Errorf("ReadWorld() = %v, %v", w, err)
 	}
 	rf := filepath.Join(root, "repos")
