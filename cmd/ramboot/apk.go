@@ -38,7 +38,7 @@ func cmdApk(args []string) int {
 			return 1
 		}
 	}
-	opts.Out = os.Stdout
+	opts.Out, opts.Err = os.Stdout, os.Stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := apkinstall.Add(ctx, opts, world)

@@ -56,6 +56,9 @@ type Options struct {
 	CleanProtected bool
 	Diskless       bool // --initramfs-diskless-boot semantics (drop unsatisfiable world entries, keep going)
 	Out            io.Writer
+	// Err receives ERROR:/WARNING: lines (apk prints them on stderr); nil = Out. They are
+	// printed even with Quiet, as with apk -q.
+	Err io.Writer
 	// MemoryBudget bounds decoded package bytes held at once (0 = DefaultMemoryBudget).
 	MemoryBudget int64
 	// Workers is the number of packages decoded in parallel (0 = GOMAXPROCS).
@@ -101,7 +104,11 @@ func Add(ctx context.Context, opts Options, world []string) (*Result, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	errw := out // errors and warnings are printed even with Quiet, as apk -q does
+	errw := opts.Err
+	if errw == nil {
+		errw = out
+	}
+	scriptOut := out // scripts' own output is shown even with Quiet (apk lets them inherit stdio)
 	if opts.Quiet {
 		out = io.Discard
 	}
@@ -116,7 +123,7 @@ func Add(ctx context.Context, opts Options, world []string) (*Result, error) {
 		debug.SetMemoryLimit(max(2*budget, 26<<20))
 		defer debug.SetMemoryLimit(math.MaxInt64)
 	}
-	in := &installer{opts: opts, out: out, errw: errw, res: &Result{}}
+	in := &installer{opts: opts, out: out, errw: errw, scriptOut: scriptOut, res: &Result{}}
 	if err := in.run(ctx, world); err != nil {
 		return in.res, err
 	}
@@ -131,13 +138,15 @@ type repo struct {
 }
 
 type installer struct {
-	opts  Options
-	out   io.Writer
-	errw  io.Writer // ERROR:/WARNING: lines and script output (shown even with Quiet)
-	res   *Result
-	arch  string
-	repos []*repo
-	db    *db.DB
+	opts Options
+	out  io.Writer
+	errw io.Writer // ERROR:/WARNING: lines
+	// scriptOut gets scripts' output and the "Executing" lines (those only without Quiet).
+	scriptOut io.Writer
+	res       *Result
+	arch      string
+	repos     []*repo
+	db        *db.DB
 }
 
 // hostArch maps GOARCH to apk's architecture names.
@@ -811,7 +820,7 @@ func (in *installer) runScript(ctx context.Context, e *db.Entry, dp *pkgstream.P
 			continue
 		}
 		pv := e.Pkg.Name + "-" + e.Pkg.Version
-		err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: typ, Data: s.Data, Args: args}, in.errw, in.opts.Quiet)
+		err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: typ, Data: s.Data, Args: args}, in.scriptOut, in.opts.Quiet)
 		if err != nil {
 			// apk marks the package "broken script", counts an error and carries on.
 			in.res.Errors++
@@ -889,7 +898,7 @@ func (in *installer) deinstallScript(ctx context.Context, e *db.Entry, typ strin
 			continue
 		}
 		pv := e.Pkg.Name + "-" + e.Pkg.Version
-		err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: typ, Data: s.Data, Args: []string{e.Pkg.Version}}, in.errw, in.opts.Quiet)
+		err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: typ, Data: s.Data, Args: []string{e.Pkg.Version}}, in.scriptOut, in.opts.Quiet)
 		if err != nil {
 			in.res.Errors++
 			fmt.Fprintf(in.errw, "ERROR: %v\n", err)
@@ -1031,7 +1040,7 @@ func (in *installer) runTriggers(ctx context.Context, changed map[*db.Entry]bool
 			continue
 		}
 		pv := e.Pkg.Name + "-" + e.Pkg.Version
-		if err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: "trigger", Data: script, Args: args}, in.errw, in.opts.Quiet); err != nil {
+		if err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: "trigger", Data: script, Args: args}, in.scriptOut, in.opts.Quiet); err != nil {
 			in.res.Errors++
 			if !strings.Contains(e.Flags, "s") {
 				e.Flags += "s"
