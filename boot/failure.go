@@ -1,9 +1,13 @@
 package boot
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 var shellEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux", "PS1=(ramboot rescue) # "}
@@ -83,6 +87,14 @@ func Fail(env *Env, res *Result, err error) {
 			chroot, sh, argv = res.NewRoot, "/"+filepath.ToSlash(mustRel(res.NewRoot, p)), a
 		}
 	}
+	if sh == "" && res != nil && len(res.Repos) > 0 && env.Deps.Install != nil {
+		if dir, err := rescueRoot(env, res.Repos); err == nil {
+			chroot, sh, argv = dir, "/bin/busybox", []string{"/bin/busybox", "sh"}
+			env.Log.Errorf(phase, "rescue shell installed from the boot repository (busybox)")
+		} else {
+			env.Log.Errorf(phase, "no rescue shell from the boot repository: %v", err)
+		}
+	}
 	if sh == "" {
 		env.Log.Errorf(phase, "no rescue shell available; rebooting in %s", DefaultPanicDelay)
 		env.Sleep(DefaultPanicDelay)
@@ -119,4 +131,37 @@ func appendUnique(list []string, s string) []string {
 		}
 	}
 	return append(list, s)
+}
+
+// rescueRoot installs busybox from the boot repositories into a small tmpfs, for a rescue shell
+// when neither the initramfs nor the new root has one (e.g. the root could not be mounted). The
+// initramfs's /dev, /proc, /sys and /media are bound inside so the user can look around.
+func rescueRoot(env *Env, repos []string) (string, error) {
+	dir := env.path("rescue")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err := env.Actions.Mount("tmpfs", dir, "tmpfs", 0, "mode=0755,size=32m"); err != nil {
+		return "", fmt.Errorf("tmpfs for the rescue shell: %w", err)
+	}
+	res, err := env.Deps.Install(context.Background(), InstallRequest{
+		Root: dir, Repos: repos, KeysDir: env.path("etc/apk/keys"), Arch: env.Arch,
+		World: []string{"busybox"}, Quiet: true, Out: io.Discard,
+	})
+	if err == nil && res != nil && len(res.Failed)+len(res.Dropped) > 0 {
+		err = fmt.Errorf("busybox not installed: %s", strings.Join(append(res.Failed, res.Dropped...), "; "))
+	}
+	if err != nil {
+		return "", err
+	}
+	if p, _ := findShell(dir, ""); p == "" {
+		return "", fmt.Errorf("no busybox in the rescue root")
+	}
+	for _, d := range []string{"dev", "proc", "sys", "media"} {
+		dst := filepath.Join(dir, d)
+		if os.MkdirAll(dst, 0o755) == nil {
+			env.Actions.Mount(env.path(d), dst, "", MSBind|MSRec, "") // best effort
+		}
+	}
+	return dir, nil
 }

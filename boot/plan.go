@@ -196,7 +196,8 @@ func (f *Failure) Unwrap() error { return f.Err }
 type Result struct {
 	Config  Config
 	Report  *Report
-	NewRoot string // "" until the root exists
+	NewRoot string   // "" until the root exists
+	Repos   []string // boot repositories found (a rescue shell can be installed from them)
 }
 
 // Run executes the plan. It returns only if a fatal phase failed (a *Failure) or, with a fake
@@ -209,7 +210,7 @@ func Run(ctx context.Context, env *Env) (*Result, error) {
 	res := &Result{Report: s.report}
 	for _, p := range Plan() {
 		err := s.runPhase(ctx, p)
-		res.Config, res.NewRoot = s.cfg, s.newRoot
+		res.Config, res.NewRoot, res.Repos = s.cfg, s.newRoot, s.repos
 		var strict strictError
 		if err != nil && (p.Fatal || errors.As(err, &strict)) {
 			return res, &Failure{Phase: p.Name, Err: err}

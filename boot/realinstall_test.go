@@ -144,3 +144,32 @@ func pkgName(nv string) string {
 	}
 	return strings.Join(parts[:len(parts)-2], "-")
 }
+
+// TestRescueRootReal installs the rescue busybox from the real 3.19.1 repository.
+func TestRescueRootReal(t *testing.T) {
+	shared := testdata.Shared(t)
+	if os.Geteuid() != 0 {
+		t.Skip("prerequisite missing: root (package scripts run chrooted)")
+	}
+	root := t.TempDir()
+	keys, _ := filepath.Glob(filepath.Join(shared, "alpine/keys/*.pub"))
+	for _, k := range keys {
+		if err := copyFile(k, filepath.Join(root, "etc/apk/keys", filepath.Base(k)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := NewRecorder()
+	rec.Strip = root
+	env := &Env{Root: root, Actions: rec, Arch: "x86_64", Deps: Deps{Install: InstallApk}}
+	env.defaults()
+	dir, err := rescueRoot(env, []string{filepath.Join(shared, "alpine/v3.19")})
+	if err != nil {
+		t.Fatalf("rescueRoot() = %v", err)
+	}
+	if p, argv := findShell(dir, ""); p == "" || argv[0] != "/bin/busybox" {
+		t.Errorf("findShell(rescue root) = %q, %q, want busybox", p, argv)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lib/ld-musl-x86_64.so.1")); err != nil {
+		t.Errorf("rescue root has no musl loader: %v", err)
+	}
+}

@@ -472,6 +472,14 @@ func TestBootScenarios(t *testing.T) {
 			},
 		},
 		{
+			// The root cannot be mounted and no shell is at hand: the default policy installs
+			// busybox from the boot repository into a small tmpfs and starts the rescue shell there.
+			name:    "rootfs-fails-rescue-from-repo",
+			cmdline: "console=ttyS0",
+			media:   []fakeMedium{repoMedium("vda", nil)},
+			recFail: map[string]error{"mount -t tmpfs -o mode=0755 tmpfs /sysroot": errors.New("no space left on device")},
+		},
+		{
 			// A world package that fails is named, and the boot goes on.
 			name:     "package-failure-continues",
 			cmdline:  "pkgs=wireguard-tools noapkovl",
