@@ -112,17 +112,6 @@ func Add(ctx context.Context, opts Options, world []string) (*Result, error) {
 	if opts.Quiet {
 		out = io.Discard
 	}
-	// The installer's buffers are bounded by the memory budget; unless the process already
-	// set a heap limit (GOMEMLIMIT, or PID 1's own), a soft limit for the duration of Add keeps
-	// the garbage collector from letting the heap double past it (peak RSS target: 32 MiB).
-	if cur := debug.SetMemoryLimit(-1); cur == math.MaxInt64 {
-		budget := opts.MemoryBudget
-		if budget <= 0 {
-			budget = DefaultMemoryBudget
-		}
-		debug.SetMemoryLimit(max(2*budget, 26<<20))
-		defer debug.SetMemoryLimit(math.MaxInt64)
-	}
 	in := &installer{opts: opts, out: out, errw: errw, scriptOut: scriptOut, res: &Result{}}
 	if err := in.run(ctx, world); err != nil {
 		return in.res, err
@@ -237,6 +226,20 @@ func (in *installer) run(ctx context.Context, worldArgs []string) error {
 	}
 	if o.Simulate {
 		return sol.WriteSimulation(in.out, solver.StyleAPK2)
+	}
+	// The commit's buffers are bounded by the memory budget; unless the process already set
+	// a heap limit (GOMEMLIMIT, or PID 1's own), a soft limit for the commit keeps the garbage
+	// collector from letting the heap double past it (peak RSS target: 32 MiB). It sits above
+	// what the indexes and the solution already hold, so a big index cannot make the GC thrash.
+	if cur := debug.SetMemoryLimit(-1); cur == math.MaxInt64 {
+		budget := o.MemoryBudget
+		if budget <= 0 {
+			budget = DefaultMemoryBudget
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		debug.SetMemoryLimit(max(26<<20, int64(ms.HeapAlloc)+2*budget))
+		defer debug.SetMemoryLimit(math.MaxInt64)
 	}
 	if err := in.commit(ctx, sol); err != nil {
 		return err
