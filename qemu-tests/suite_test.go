@@ -18,8 +18,8 @@ import (
 	"github.com/ramboot/ramboot/qemu-tests/vm"
 )
 
-// maxVMs bounds concurrent guests: the test machines have two cores (notes §3: four VMs at once
-// took twice as long as two).
+// maxVMs bounds concurrent guests machine-wide (vm.AcquireSlot): the test machines have two
+// cores (notes §3: four VMs at once took twice as long as two).
 const maxVMs = 2
 
 // Per-boot limits. Under TCG on a shared two-core machine a full boot with package installation
@@ -30,13 +30,12 @@ const (
 )
 
 // suite is the state shared by all scenarios of one `go test` run: where things are, what has
-// been built, and the VM semaphore. It is created in TestMain and read-only afterwards except for
+// been built. It is created in TestMain and read-only afterwards except for
 // its own synchronised fields.
 type suite struct {
 	root      string // repository root
 	kernelDir string // build/kernel
 	outDir    string // build/qemu-tests
-	vms       chan struct{}
 
 	rambootOnce sync.Once
 	ramboot     string
@@ -67,7 +66,6 @@ func TestMain(m *testing.M) {
 		root:      root,
 		kernelDir: filepath.Join(root, "build", "kernel"),
 		outDir:    filepath.Join(root, "build", "qemu-tests"),
-		vms:       make(chan struct{}, maxVMs),
 		arts:      map[string]*archArtifacts{},
 	}
 	if d := os.Getenv("RAMBOOT_KERNEL_DIR"); d != "" {
@@ -239,7 +237,10 @@ type bootSpec struct {
 // boot in the same test); calling it again is harmless.
 func startVM(t *testing.T, a *archArtifacts, b bootSpec) (v *vm.VM, release func()) {
 	t.Helper()
-	s.vms <- struct{}{}
+	slot, err := vm.AcquireSlot(ctxFor(t), maxVMs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var once sync.Once
 	logName := strings.ReplaceAll(t.Name(), "/", "_")
 	if b.name != "" {
@@ -252,15 +253,15 @@ func startVM(t *testing.T, a *archArtifacts, b bootSpec) (v *vm.VM, release func
 		Timeout: bootTimeout,
 		LogFile: filepath.Join(s.outDir, "logs", logName+".log"),
 	}
-	v, err := vm.Start(cfg)
+	v, err = vm.Start(cfg)
 	if err != nil {
-		<-s.vms
+		slot()
 		t.Fatal(err)
 	}
 	release = func() {
 		once.Do(func() {
 			v.Close()
-			<-s.vms
+			slot()
 		})
 	}
 	t.Cleanup(func() {

@@ -136,6 +136,11 @@ func TestHarnessTinyInit(t *testing.T) {
 			if err := os.WriteFile(disk, make([]byte, 1<<20), 0o644); err != nil {
 				t.Fatal(err)
 			}
+			slot, err := AcquireSlot(context.Background(), 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer slot()
 			v, err := Start(Config{Arch: arch, Kernel: k.Image, Initrd: initrd, Append: "quiet",
 				Disks: []Disk{{ID: "media", Path: disk}}, Timeout: 3 * time.Minute})
 			if err != nil {
@@ -240,4 +245,30 @@ func buildTinyInitramfs(t *testing.T, root string, k Kernel, dir string) string 
 		t.Fatal(err)
 	}
 	return out
+}
+
+func TestAcquireSlot(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir()) // private slot files
+	ctx := context.Background()
+	r1, err := AcquireSlot(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := AcquireSlot(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if r, err := AcquireSlot(short, 2); err == nil {
+		r()
+		t.Fatal("AcquireSlot(n=2) = a third slot while two are held, want a wait that times out")
+	}
+	r1()
+	r3, err := AcquireSlot(ctx, 2)
+	if err != nil {
+		t.Fatalf("AcquireSlot(n=2) after a release = %v, want a slot", err)
+	}
+	r2()
+	r3()
 }
