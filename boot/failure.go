@@ -8,7 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
+
+// RescueWait is how long the default failure policy waits for someone to ask for the shell.
+const RescueWait = 30 * time.Second
 
 var shellEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux", "PS1=(ramboot rescue) # "}
 
@@ -101,7 +105,14 @@ func Fail(env *Env, res *Result, err error) {
 		reboot()
 		return
 	}
-	env.Log.Errorf(phase, "starting a rescue shell; the system reboots when it exits (panic=N to reboot unattended)")
+	// Unattended machines must not hang in a shell nobody uses: offer it, reboot if unanswered.
+	env.Log.Errorf(phase, "press Enter within %s for a rescue shell, or the system reboots (panic=N: reboot without asking)", RescueWait)
+	if !env.AskShell(RescueWait) {
+		env.Log.Errorf(phase, "no answer: rebooting")
+		reboot()
+		return
+	}
+	env.Log.Errorf(phase, "starting a rescue shell; the system reboots when it exits")
 	if err := env.Actions.Spawn(chroot, sh, argv, shellEnv); err != nil {
 		env.Log.Errorf(phase, "rescue shell: %v", err)
 	}

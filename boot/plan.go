@@ -41,6 +41,8 @@ type Env struct {
 	DevOf  func(path string) (uint64, error) // st_dev of a path (no symlink following)
 	IsRAM  func(path string) bool            // path is on ramfs/tmpfs (safe to free)
 	HasRTC func() bool                       // a /dev/rtc* exists: hwclock instead of swclock
+	// AskShell waits up to d for Enter on the console; true = the user wants the rescue shell.
+	AskShell func(d time.Duration) bool
 }
 
 func (e *Env) path(p string) string { return filepath.Join(e.Root, p) }
@@ -93,6 +95,9 @@ func (e *Env) defaults() {
 			m, _ := filepath.Glob(e.path("dev/rtc*"))
 			return len(m) > 0
 		}
+	}
+	if e.AskShell == nil {
+		e.AskShell = askConsole
 	}
 	if e.Arch == "" {
 		e.Arch = ApkArch(runtime.GOARCH)
@@ -258,3 +263,16 @@ func (s *state) runPhase(ctx context.Context, p Phase) (err error) {
 
 // errSkipped marks a phase that had nothing to do.
 var errSkipped = fmt.Errorf("skipped")
+
+// askConsole waits for a line on stdin (the console). A closed or non-interactive stdin
+// (EOF at once) counts as no answer.
+func askConsole(d time.Duration) bool {
+	fds := []unix.PollFd{{Fd: 0, Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, int(d.Milliseconds()))
+	if err != nil || n == 0 || fds[0].Revents&unix.POLLIN == 0 {
+		return false
+	}
+	buf := make([]byte, 256)
+	m, _ := unix.Read(0, buf)
+	return m > 0
+}

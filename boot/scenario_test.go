@@ -118,6 +118,7 @@ type scenario struct {
 	initramfsRT bool              // the fake initramfs contains a resolv.conf
 	files       map[string][]byte // extra files in the fake initramfs (e.g. what a recorded mount would show)
 	recFail     map[string]error  // recorded actions that fail (by line prefix)
+	noAnswer    bool              // nobody asks for the rescue shell
 }
 
 type harness struct {
@@ -280,6 +281,10 @@ func newHarness(t *testing.T, sc scenario) *harness {
 		DevOf:  devOf,
 		IsRAM:  func(string) bool { return true },
 		HasRTC: func() bool { return false },
+		AskShell: func(d time.Duration) bool {
+			h.rec.Record("ask " + d.String())
+			return !sc.noAnswer
+		},
 	}
 	return h
 }
@@ -499,6 +504,15 @@ func TestBootScenarios(t *testing.T) {
 			name:    "no-media-shell",
 			cmdline: "ramboot.wait=0.2",
 			shell:   true,
+		},
+		{
+			// Nobody at the console: the offered rescue shell is not started, the machine reboots.
+			name:     "no-init-unattended",
+			cmdline:  "noapkovl",
+			media:    []fakeMedium{repoMedium("vda", nil)},
+			noInit:   true,
+			shell:    true,
+			noAnswer: true,
 		},
 		{
 			// No media and no shell: reboot after the default delay.
