@@ -378,6 +378,7 @@ func installWorld(ctx context.Context, s *state) error {
 	if e.Deps.Install == nil {
 		return fmt.Errorf("no installer configured")
 	}
+	s.startModuleCopy()
 	// Package scripts run chrooted into the new root and expect /dev, /proc and /sys there
 	// (Alpine binds them around apk add too).
 	var bound []string
@@ -496,19 +497,47 @@ func configureRoot(ctx context.Context, s *state) error {
 	if e.SelfExe != "" {
 		errs = append(errs, installAgent(e.SelfExe, root))
 	}
-	// Modules stay usable after the initramfs is freed and the media pulled: copy the
-	// initramfs's module tree into RAM unless the world installed one.
-	if e.KernelRelease != "" {
-		src := e.path("lib/modules/" + e.KernelRelease)
-		dst := filepath.Join(root, "lib/modules", e.KernelRelease)
-		if _, err := os.Stat(src); err == nil {
-			if _, err := os.Stat(dst); errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, copyTree(src, dst))
-				s.note("modules copied to RAM")
-			}
-		}
+	if s.modCopy == nil {
+		s.startModuleCopy()
+	}
+	if s.modCopy != nil {
+		errs = append(errs, <-s.modCopy)
+		s.modCopy = nil
+		s.note("modules copied to RAM")
 	}
 	return errors.Join(errs...)
+}
+
+// startModuleCopy copies the initramfs's module tree into the new root in the background (it
+// runs alongside the package install): modules stay usable after the initramfs is freed and
+// the media pulled. Nothing is copied if the new root already has a tree for this kernel.
+func (s *state) startModuleCopy() {
+	e := s.env
+	if e.KernelRelease == "" || s.newRoot == "" {
+		return
+	}
+	src := e.path("lib/modules/" + e.KernelRelease)
+	dst := filepath.Join(s.newRoot, "lib/modules", e.KernelRelease)
+	if _, err := os.Stat(src); err != nil {
+		return
+	}
+	if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	done := make(chan error, 1)
+	s.modCopy = done
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("copying modules: panic: %v", r)
+			}
+		}()
+		if err := copyTree(src, dst); err != nil {
+			done <- fmt.Errorf("copying modules to RAM: %w", err)
+			return
+		}
+		done <- nil
+	}()
 }
 
 // setupInittab adds a getty per console= device, as Alpine's setup_inittab_console does.

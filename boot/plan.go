@@ -173,6 +173,7 @@ type state struct {
 	loader   *coldplug.Loader     // nil without a module index
 	coldplug chan coldplug.Report // background coldplug, joined in configure
 	mods     *moduleLog           // every module loaded, for the report
+	modCopy  chan error           // background copy of the modules into the new root
 
 	media      []Medium
 	repos      []string // repository dirs used for the install (absolute)
@@ -218,6 +219,7 @@ func Run(ctx context.Context, env *Env) (*Result, error) {
 		res.Config, res.NewRoot, res.Repos = s.cfg, s.newRoot, s.repos
 		var strict strictError
 		if err != nil && (p.Fatal || errors.As(err, &strict)) {
+			s.drain()
 			return res, &Failure{Phase: p.Name, Err: err}
 		}
 	}
@@ -275,4 +277,17 @@ func askConsole(d time.Duration) bool {
 	buf := make([]byte, 256)
 	m, _ := unix.Read(0, buf)
 	return m > 0
+}
+
+// drain waits for background work (coldplug, module copy) so that nothing still writes or
+// loads modules while the failure policy runs.
+func (s *state) drain() {
+	if s.modCopy != nil {
+		<-s.modCopy
+		s.modCopy = nil
+	}
+	if s.coldplug != nil {
+		<-s.coldplug
+		s.coldplug = nil
+	}
 }
