@@ -17,7 +17,7 @@ const RescueWait = 30 * time.Second
 var shellEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux", "PS1=(ramboot rescue) # "}
 
 // findShell looks for a shell under root: busybox first (always has sh), then /bin/sh.
-func findShell(root, _ string) (string, []string) {
+func findShell(root string) (string, []string) {
 	for _, c := range []struct {
 		path string
 		argv []string
@@ -85,9 +85,9 @@ func Fail(env *Env, res *Result, err error) {
 	// Rescue shell: the initramfs's own, else the new root's (run chrooted: it is linked
 	// against the new root's libc).
 	chroot := ""
-	sh, argv := findShell(env.path(""), "")
+	sh, argv := findShell(env.path(""))
 	if sh == "" && res != nil && res.NewRoot != "" {
-		if p, a := findShell(res.NewRoot, ""); p != "" {
+		if p, a := findShell(res.NewRoot); p != "" {
 			chroot, sh, argv = res.NewRoot, "/"+filepath.ToSlash(mustRel(res.NewRoot, p)), a
 		}
 	}
@@ -165,7 +165,7 @@ func rescueRoot(env *Env, repos []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if p, _ := findShell(dir, ""); p == "" {
+	if p, _ := findShell(dir); p == "" {
 		return "", fmt.Errorf("no busybox in the rescue root")
 	}
 	for _, d := range []string{"dev", "proc", "sys", "media"} {

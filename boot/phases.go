@@ -292,7 +292,7 @@ func singleShell(ctx context.Context, s *state) error {
 	if !s.cfg.Single {
 		return errSkipped
 	}
-	sh, argv := findShell(s.env.path(""), "")
+	sh, argv := findShell(s.env.path(""))
 	if sh == "" {
 		return fmt.Errorf("single: no shell in the initramfs")
 	}

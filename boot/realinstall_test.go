@@ -166,7 +166,7 @@ func TestRescueRootReal(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rescueRoot() = %v", err)
 	}
-	if p, argv := findShell(dir, ""); p == "" || argv[0] != "/bin/busybox" {
+	if p, argv := findShell(dir); p == "" || argv[0] != "/bin/busybox" {
 		t.Errorf("findShell(rescue root) = %q, %q, want busybox", p, argv)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "lib/ld-musl-x86_64.so.1")); err != nil {
