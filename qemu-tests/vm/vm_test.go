@@ -103,6 +103,9 @@ func TestArgs(t *testing.T) {
 // TestHarnessTinyInit boots a minimal Go init on each architecture to prove the harness itself:
 // console markers, console input, a virtio disk, QMP hot-unplug and power-off.
 func TestHarnessTinyInit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("QEMU boot test skipped in -short mode")
+	}
 	root, err := testdata.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
