@@ -99,7 +99,9 @@ func TestMediaRemoval(t *testing.T) {
 func TestFaultNoMedia(t *testing.T) {
 	t.Parallel()
 	a := artifacts(t, "x86_64")
-	v, _ := startVM(t, a, bootSpec{arch: "x86_64"})
+	// Not quiet: no boot report is reachable after a fatal media error, so the per-phase times
+	// come from ramboot's console lines instead.
+	v, _ := startVM(t, a, bootSpec{arch: "x86_64", noisy: true})
 	ctx := ctxFor(t)
 	if _, err := v.Expect(ctx, regexp.MustCompile(`ramboot: media: .*no boot repository found.*`)); err != nil {
 		t.Fatalf("no named media error: %v", err)
@@ -115,6 +117,14 @@ func TestFaultNoMedia(t *testing.T) {
 		t.Errorf("console does not say the system reboots (panic=-1)")
 	}
 	t.Logf("no media: error after %v, VM ended after %v", found.Round(100*time.Millisecond), v.Elapsed().Round(100*time.Millisecond))
+	var phases []string
+	for _, m := range regexp.MustCompile(`ramboot: ([a-z-]+): (ok|failed|skipped) in ([0-9.]+s)`).FindAllStringSubmatch(v.Transcript(), -1) {
+		phases = append(phases, m[1]+" "+m[2]+" "+m[3])
+	}
+	t.Logf("no media: phases from the console: %s", strings.Join(phases, ", "))
+	if len(phases) == 0 || !strings.HasPrefix(phases[len(phases)-1], "media failed") {
+		t.Errorf("console phase results = %q, want them to end with media failed", phases)
+	}
 	if found > 3*time.Minute {
 		t.Errorf("media error after %v, want it bounded (ramboot.wait default 5 s)", found)
 	}

@@ -230,6 +230,7 @@ type bootSpec struct {
 	append string
 	disks  []vm.Disk
 	name   string // suffix for the console log file
+	noisy  bool   // boot without quiet (ramboot prints each phase's result and time)
 }
 
 // startVM waits for a VM slot, boots, and arranges for the console tail to be printed if the
@@ -248,7 +249,7 @@ func startVM(t *testing.T, a *archArtifacts, b bootSpec) (v *vm.VM, release func
 	}
 	cfg := vm.Config{
 		Arch: b.arch, Kernel: a.kernel.Image, Initrd: a.initramfs,
-		Append:  strings.TrimSpace("quiet " + b.append),
+		Append:  strings.TrimSpace(map[bool]string{false: "quiet ", true: ""}[b.noisy] + b.append),
 		Disks:   b.disks,
 		Timeout: bootTimeout,
 		LogFile: filepath.Join(s.outDir, "logs", logName+".log"),
