@@ -304,6 +304,7 @@ func waitChecks(t *testing.T, ctx context.Context, v *vm.VM) *guestResult {
 	if err := v.ExpectString(ctx, "RAMBOOT-CHECK-BEGIN"); err != nil {
 		t.Fatalf("guest check script did not start: %v", err)
 	}
+	t.Logf("default runlevel reached, guest checks began %v after QEMU started", v.Elapsed().Round(100*time.Millisecond))
 	m, err := v.Expect(ctx, regexp.MustCompile(`(?s)(.*?)RAMBOOT-CHECK-END\n`))
 	if err != nil {
 		t.Fatalf("guest check script did not finish: %v", err)
