@@ -32,7 +32,9 @@ type MediaRequest struct {
 	Mounter                  bootmedia.Mounter
 	// Loader loads modules for hot-plugged devices and filesystems (nil = no module index).
 	Loader *coldplug.Loader
-	Log    func(format string, args ...any)
+	// PrepareFS loads what mounting a filesystem type needs (nil = Loader.LoadFS).
+	PrepareFS func(fstype string) error
+	Log       func(format string, args ...any)
 }
 
 // MediaResult lists the media kept mounted and why every candidate was or was not chosen.

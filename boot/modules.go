@@ -45,6 +45,16 @@ func loadModules(ctx context.Context, s *state) error {
 	// uevents the media search waits for, and slow unrelated drivers (ata_piix probes for 250 ms
 	// under TCG) no longer delay it. Joined in the configure phase, before the modules are
 	// copied and the initramfs freed.
+	// The most common boot media filesystem's modules (vfat with its codepages) load in parallel
+	// with the disk drivers, so they are in when a USB stick or disk image is probed; others
+	// (isofs for a CD, whose drivers take longer anyway) load on demand.
+	fsReady := make(chan struct{})
+	s.fsReady = fsReady
+	go func() {
+		defer close(fsReady)
+		defer func() { recover() }() // a panic here only costs the preload
+		s.loader.LoadFS("vfat")
+	}()
 	done := make(chan coldplug.Report, 1)
 	s.coldplug = done
 	go func() {
@@ -61,6 +71,9 @@ func loadModules(ctx context.Context, s *state) error {
 
 // joinColdplug waits for the background coldplug and records its outcome.
 func (s *state) joinColdplug() error {
+	if s.fsReady != nil {
+		<-s.fsReady
+	}
 	if s.coldplug == nil {
 		return nil
 	}
@@ -136,4 +149,16 @@ func (m *moduleLog) names() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]string(nil), m.loaded...)
+}
+
+// prepareFS loads the modules a filesystem type needs before it is mounted, after the preload
+// (so no load is attempted twice at the same time).
+func (s *state) prepareFS(fstype string) error {
+	if s.fsReady != nil {
+		<-s.fsReady
+	}
+	if s.loader == nil {
+		return nil
+	}
+	return s.loader.LoadFS(fstype)
 }

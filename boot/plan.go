@@ -174,6 +174,7 @@ type state struct {
 	coldplug chan coldplug.Report // background coldplug, joined in configure
 	mods     *moduleLog           // every module loaded, for the report
 	modCopy  chan error           // background copy of the modules into the new root
+	fsReady  chan struct{}        // closed when the filesystem module preload is done
 
 	media      []Medium
 	repos      []string // repository dirs used for the install (absolute)
@@ -289,5 +290,8 @@ func (s *state) drain() {
 	if s.coldplug != nil {
 		<-s.coldplug
 		s.coldplug = nil
+	}
+	if s.fsReady != nil {
+		<-s.fsReady
 	}
 }

@@ -223,7 +223,7 @@ func newHarness(t *testing.T, sc scenario) *harness {
 				return nil, err
 			}
 			if req.Loader != nil {
-				req.Loader.LoadFS(m.fstype)
+				req.PrepareFS(m.fstype)
 			}
 			if err := req.Mounter.Mount(filepath.Join(req.DevRoot, m.dev), mnt, m.fstype, MSRdonly, ""); err != nil {
 				res.Log = append(res.Log, fmt.Sprintf("%s: mount: %v", m.dev, err))

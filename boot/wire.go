@@ -91,6 +91,9 @@ func findMediaReal(ctx context.Context, req MediaRequest) (*MediaResult, error) 
 		opts.OnEvent = func(ev uevent.Event) { req.Loader.HandleEvent(ev) }
 		opts.PrepareFS = req.Loader.LoadFS
 	}
+	if req.PrepareFS != nil {
+		opts.PrepareFS = req.PrepareFS
+	}
 	if l, err := uevent.Listen(uevent.Config{}); err == nil {
 		defer l.Close()
 		opts.Events = l
