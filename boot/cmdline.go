@@ -54,6 +54,7 @@ type Config struct {
 	MediaWait    time.Duration // ramboot.wait=SECONDS: deadline for boot media
 	UnmountMedia bool          // ramboot.media=unmount: unmount the boot media before handover
 	Strict       bool          // ramboot.strict: a world package that cannot be installed is fatal
+	Prefer       []string      // ramboot.prefer=LABEL=x,UUID=y,vdb: media matching a hint come first
 
 	// ModParams holds module parameters given as module.param=value (what modprobe reads from
 	// /proc/cmdline), keyed by module name with - and _ equivalent.
@@ -114,7 +115,7 @@ func known(name string) bool {
 	switch name {
 	case "alpine_repo", "apkovl", "pkgs", "modules", "blacklist", "usbdelay", "debug_init", "quiet",
 		"init", "init_args", "panic", "rootflags", "root_size", "ssh_key", "keep_apk_new", "ip",
-		"ramboot.wait", "ramboot.media", "ramboot.strict":
+		"ramboot.wait", "ramboot.media", "ramboot.strict", "ramboot.prefer":
 		return true
 	}
 	return false
@@ -179,6 +180,8 @@ func (c *Config) set(name, value string) {
 		}
 	case "ramboot.strict":
 		c.Strict = yes
+	case "ramboot.prefer":
+		c.Prefer = append(c.Prefer, splitList(value)...)
 	}
 }
 

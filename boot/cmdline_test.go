@@ -71,6 +71,7 @@ func TestParseCmdline(t *testing.T) {
 		{"ramboot.wait=1.5 ramboot.media=unmount ramboot.strict", with(func(c *Config) {
 			c.MediaWait, c.UnmountMedia, c.Strict = 1500*time.Millisecond, true, true
 		})},
+		{"ramboot.prefer=LABEL=ALPINE,vdb ramboot.prefer=UUID=1234-ABCD", with(func(c *Config) { c.Prefer = []string{"LABEL=ALPINE", "vdb", "UUID=1234-ABCD"} })},
 		{"ramboot.media=eject", with(func(c *Config) { c.Warnings = []string{"ramboot.media=eject: want keep or unmount"} })},
 		{"\tquiet\n", with(func(c *Config) { c.Quiet = true })},
 	}

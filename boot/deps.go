@@ -19,9 +19,10 @@ type Medium struct {
 	FSType     string   `json:"fstype,omitempty"`
 	Label      string   `json:"label,omitempty"`
 	UUID       string   `json:"uuid,omitempty"`
-	Mountpoint string   `json:"mountpoint"`        // absolute path in the initramfs (under Env.Root)
-	Repos      []string `json:"repos,omitempty"`   // top-level dirs holding .boot_repository (absolute)
-	Apkovls    []string `json:"apkovls,omitempty"` // top-level *.apkovl.tar.gz[.cipher] (absolute)
+	Mountpoint string   `json:"mountpoint"`          // absolute path in the initramfs (under Env.Root)
+	Repos      []string `json:"repos,omitempty"`     // top-level dirs holding .boot_repository (absolute)
+	Apkovls    []string `json:"apkovls,omitempty"`   // top-level *.apkovl.tar.gz[.cipher] (absolute)
+	Preferred  bool     `json:"preferred,omitempty"` // matched a ramboot.prefer= hint
 }
 
 // MediaRequest is what the media phase asks of discovery.
@@ -29,6 +30,7 @@ type MediaRequest struct {
 	Root, DevRoot, MediaRoot string        // Root holds sys/ (sysfs)
 	Deadline                 time.Duration // overall bound when nothing is found
 	Grace                    time.Duration // usbdelay: extra wait for more media after a repository is found
+	Prefer                   []string      // hints (LABEL=, UUID=, device name) for media to put first
 	Mounter                  bootmedia.Mounter
 	// Loader loads modules for hot-plugged devices and filesystems (nil = no module index).
 	Loader *coldplug.Loader

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestHandoverRefuses(t *testing.T) {
@@ -156,5 +157,26 @@ func TestLoggerEcho(t *testing.T) {
 	}
 	if got, want := kmsg.String(), "<6>ramboot: p: info\n<3>ramboot: p: broken\n<6>ramboot: p: hidden\n<4>ramboot: p: warned\n"; got != want {
 		t.Errorf("kmsg = %q, want %q", got, want)
+	}
+}
+
+func TestChooseOverlayPreferred(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "vda"), filepath.Join(dir, "sdb")
+	writeTree(t, a, map[string][]byte{"old.apkovl.tar.gz": tarGz(t, map[string]string{"etc/": ""})},
+		map[string]time.Time{"old.apkovl.tar.gz": time.Unix(1600000000, 0)})
+	writeTree(t, b, map[string][]byte{"new.apkovl.tar.gz": tarGz(t, map[string]string{"etc/": ""})},
+		map[string]time.Time{"new.apkovl.tar.gz": time.Unix(1700000000, 0)})
+	choose := DefaultDeps(nil, "x86_64").ChooseOverlay
+	media := []Medium{
+		{Device: "/dev/vda", Mountpoint: a, Apkovls: []string{filepath.Join(a, "old.apkovl.tar.gz")}},
+		{Device: "/dev/sdb", Mountpoint: b, Apkovls: []string{filepath.Join(b, "new.apkovl.tar.gz")}},
+	}
+	if got := choose(media).Path; got != filepath.Join(b, "new.apkovl.tar.gz") {
+		t.Errorf("ChooseOverlay(no preference) = %q, want the newest", got)
+	}
+	media[0].Preferred = true
+	if got := choose(media).Path; got != filepath.Join(a, "old.apkovl.tar.gz") {
+		t.Errorf("ChooseOverlay(vda preferred) = %q, want the preferred medium's", got)
 	}
 }

@@ -26,7 +26,7 @@ func findMedia(ctx context.Context, s *state) error {
 	}
 	req := MediaRequest{
 		Root: e.Root, DevRoot: e.path("dev"), MediaRoot: e.path("media"),
-		Deadline: s.cfg.MediaWait, Grace: s.cfg.USBDelay,
+		Deadline: s.cfg.MediaWait, Grace: s.cfg.USBDelay, Prefer: s.cfg.Prefer,
 		Mounter: e.Actions, Loader: s.loader, PrepareFS: s.prepareFS,
 		Log: func(format string, args ...any) { e.Log.Debugf("media", format, args...) },
 	}

@@ -30,6 +30,17 @@ func DefaultDeps(console io.Writer, arch string) Deps {
 		ChooseOverlay: func(media []Medium) OverlayChoice {
 			var cands []overlay.Candidate
 			var log []string
+			// An overlay on a preferred medium (ramboot.prefer=) beats those elsewhere.
+			var preferred []Medium
+			for _, m := range media {
+				if m.Preferred && len(m.Apkovls) > 0 {
+					preferred = append(preferred, m)
+				}
+			}
+			if len(preferred) > 0 {
+				log = append(log, "overlays on preferred media only (ramboot.prefer=)")
+				media = preferred
+			}
 			for _, m := range media {
 				c, err := overlay.FindCandidates(m.Mountpoint)
 				if err != nil {
@@ -85,7 +96,7 @@ func InstallApk(ctx context.Context, req InstallRequest) (*InstallResult, error)
 func findMediaReal(ctx context.Context, req MediaRequest) (*MediaResult, error) {
 	opts := bootmedia.Options{
 		SysRoot: req.Root, DevRoot: req.DevRoot, MediaRoot: req.MediaRoot, Mounter: req.Mounter,
-		Timeout: req.Deadline, USBDelay: req.Grace, Log: req.Log,
+		Timeout: req.Deadline, USBDelay: req.Grace, Prefer: req.Prefer, Log: req.Log,
 	}
 	if req.Loader != nil {
 		opts.OnEvent = func(ev uevent.Event) { req.Loader.HandleEvent(ev) }
@@ -112,7 +123,7 @@ func convertMedia(res *bootmedia.Result) *MediaResult {
 	for _, m := range res.Kept() {
 		out.Media = append(out.Media, Medium{
 			Device: filepath.Join("/dev", m.Dev), FSType: m.Info.Type, Label: m.Info.Label, UUID: m.Info.UUID,
-			Mountpoint: m.MountPoint, Repos: m.Repos, Apkovls: m.Overlays,
+			Mountpoint: m.MountPoint, Repos: m.Repos, Apkovls: m.Overlays, Preferred: m.Preferred,
 		})
 	}
 	return out
