@@ -24,6 +24,7 @@ echo after-removal >/tmp/probe && check tmp-write "$(cat /tmp/probe)"
 rc-service crond start >/tmp/crond.out 2>&1
 check crond-start-rc $?
 check crond "$(rc-service crond status 2>&1 | tr -s ' ')"
+check lbu-path "$(command -v lbu)"
 t0=$(cut -d' ' -f1 /proc/uptime)
 timeout 90 lbu commit >/tmp/lbu.out 2>&1
 check lbu-rc $?
@@ -87,7 +88,7 @@ func TestMediaRemoval(t *testing.T) {
 	if strings.TrimSpace(lbuOut) == "" {
 		t.Errorf("guest lbu commit without media printed nothing, want an error naming the problem")
 	}
-	t.Logf("guest lbu commit without media: rc %s after %s s: %s", r.checks["lbu-rc"], r.checks["lbu-seconds"], lbuOut)
+	t.Logf("guest lbu (%s) commit without media: rc %s after %s s: %s", r.checks["lbu-path"], r.checks["lbu-rc"], r.checks["lbu-seconds"], lbuOut)
 	if err := v.Wait(ctx); err != nil {
 		t.Errorf("guest did not power off: %v", err)
 	}

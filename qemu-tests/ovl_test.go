@@ -102,6 +102,8 @@ func checkScript(checks string) string {
 # ramboot QEMU test: checks printed to the console, then power-off.
 (
 exec >/dev/console 2>&1 </dev/null
+# The PATH of a login shell (/etc/profile), not OpenRC's: commands resolve as for a user.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 check() { echo "RAMBOOT-CHECK $1=$2"; }
 out() { key=$1; shift; "$@" 2>&1 | while IFS= read -r l; do echo "RAMBOOT-OUT $key $l"; done; }
 # waitfor SECONDS CMD...: poll CMD until it succeeds, at most SECONDS of uptime (a command such as

@@ -20,37 +20,47 @@ var backupRE = regexp.MustCompile(`^rbtest\.[0-9]{14}\.tar\.gz$`)
 // persistChecks is one script for both boots: the first boot (no /root/persist.txt yet) includes
 // a file with lbu, writes it, changes /etc/motd and commits; the second boot (the overlay written
 // by that commit restored it) reports what came back.
-func persistChecks(token string) string {
+func persistChecks(token, lbu string) string {
 	return fmt.Sprintf(`
 if [ -f /root/persist.txt ]; then
 	check boot 2
 	check persist "$(cat /root/persist.txt)"
 	check motd "$(cat /etc/motd)"
 	check media-files "$(ls /media/vda | tr '\n' ' ')"
-	out backups lbu list-backup
+	out backups %[2]s list-backup
 else
 	check boot 1
-	lbu include /root/persist.txt
+	check lbu-path "$(command -v %[2]s)"
+	%[2]s include /root/persist.txt
 	check lbu-include-rc $?
 	echo %[1]s > /root/persist.txt
 	echo motd-%[1]s > /etc/motd
-	lbu commit >/tmp/lbu.out 2>&1
+	%[2]s commit >/tmp/lbu.out 2>&1
 	check lbu-commit-rc $?
 	out lbu-commit cat /tmp/lbu.out
 	check media-files "$(ls /media/vda | tr '\n' ' ')"
 fi
-`, token)
+`, token, lbu)
 }
 
 // TestPersistence is scenario 3: in the guest, lbu include + a changed file + lbu commit; the next
 // boot from the same media has the change, and the previous overlay is kept as a backup
-// (BACKUP_LIMIT=3 in the overlay's lbu.conf).
+// (BACKUP_LIMIT=3 in the overlay's lbu.conf). It runs with the lbu a user's shell finds (ramboot's,
+// installed as /usr/local/sbin/lbu) and with Alpine's own /sbin/lbu: overlays written by either
+// must boot.
 func TestPersistence(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, lbu string }{{"path-lbu", "lbu"}, {"alpine-lbu", "/sbin/lbu"}} {
+		t.Run(tc.name, func(t *testing.T) { testPersistence(t, tc.lbu) })
+	}
+}
+
+func testPersistence(t *testing.T, lbu string) {
 	t.Parallel()
 	a := artifacts(t, "x86_64")
 	dir := t.TempDir()
 	token := fmt.Sprintf("persist-%d", time.Now().UnixNano())
-	ovl := baseOverlay("rbtest", []string{"alpine-base", "busybox-mdev-openrc"}, nil, persistChecks(token))
+	ovl := baseOverlay("rbtest", []string{"alpine-base", "busybox-mdev-openrc"}, nil, persistChecks(token, lbu))
 	ovl["etc/lbu/lbu.conf"] = ovlEntry{body: "# ramboot persistence test\nLBU_MEDIA=vda\nBACKUP_LIMIT=3\n"}
 	ovlPath := filepath.Join(dir, "rbtest.apkovl.tar.gz")
 	ovl.write(t, ovlPath)
@@ -64,7 +74,7 @@ func TestPersistence(t *testing.T) {
 	expectCheck(t, r, "boot", "1")
 	expectCheck(t, r, "lbu-include-rc", "0")
 	expectCheck(t, r, "lbu-commit-rc", "0")
-	t.Logf("guest lbu commit output: %q", r.lines["lbu-commit"])
+	t.Logf("guest lbu (%s) commit output: %q", r.checks["lbu-path"], r.lines["lbu-commit"])
 	if err := v.Wait(ctxFor(t)); err != nil {
 		t.Errorf("guest did not power off after boot 1: %v", err)
 	}

@@ -25,7 +25,7 @@ func TestGuestScriptsParse(t *testing.T) {
 	extractBusybox(t, mrf, root)
 	scripts := map[string]string{
 		"services": checkScript(servicesChecks),
-		"persist":  checkScript(persistChecks("tok")),
+		"persist":  checkScript(persistChecks("tok", "/sbin/lbu")),
 		"removal":  checkScript(removalChecks),
 		"world":    checkScript(worldChecks),
 		"backup":   checkScript(`check from "$(cat /etc/rbtest-origin)"`),
