@@ -104,9 +104,9 @@ func checkDefaultBoot(t *testing.T, v *vm.VM, label string) {
 	if st != 0 {
 		t.Fatalf("cat /run/ramboot/boot.json: exit %d: %s", st, out)
 	}
-	r := parseChecks(t, "RAMBOOT-BOOTJSON-BEGIN\n"+out+"\nRAMBOOT-BOOTJSON-END\n")
-	logPhases(t, label, r.report)
-	checkAllPhases(t, r.report)
+	rep := parseReport(t, out)
+	logPhases(t, label, rep)
+	checkAllPhases(t, rep)
 	sh.v.Write("poweroff\n")
 	if err := v.Wait(ctxFor(t)); err != nil {
 		t.Errorf("guest did not power off: %v", err)

@@ -96,7 +96,7 @@ func baseOverlay(hostname string, world []string, services []string, checks stri
 // checkScript wraps test-specific checks in the common frame. It runs detached from the local
 // service so OpenRC finishes the runlevel; it first waits until the local service is started
 // (OpenRC has then reached the default runlevel), prints RAMBOOT-CHECK key=value lines, the boot
-// report between markers, and powers off. Waits are for conditions, bounded, never plain sleeps.
+// report as RAMBOOT-OUT bootjson lines, and powers off. Waits are for conditions, bounded, never plain sleeps.
 func checkScript(checks string) string {
 	return `#!/bin/sh
 # ramboot QEMU test: checks printed to the console, then power-off.
@@ -105,7 +105,7 @@ exec >/dev/console 2>&1 </dev/null
 # The PATH of a login shell (/etc/profile), not OpenRC's: commands resolve as for a user.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 check() { echo "RAMBOOT-CHECK $1=$2"; }
-out() { key=$1; shift; "$@" 2>&1 | while IFS= read -r l; do echo "RAMBOOT-OUT $key $l"; done; }
+out() { key=$1; shift; "$@" 2>&1 | while IFS= read -r l || [ -n "$l" ]; do echo "RAMBOOT-OUT $key $l"; done; }
 # waitfor SECONDS CMD...: poll CMD until it succeeds, at most SECONDS of uptime (a command such as
 # rc-service can itself take a second under TCG, so iterations are not a measure of time).
 now() { cut -d. -f1 /proc/uptime; }
@@ -116,10 +116,9 @@ check runlevel "$(rc-status -r)"
 check hostname "$(hostname)"
 check root-fstype "$(awk '$2 == "/" { t = $3 } END { print t }' /proc/mounts)"
 ` + checks + `
-echo RAMBOOT-BOOTJSON-BEGIN
-cat /run/ramboot/boot.json
-echo
-echo RAMBOOT-BOOTJSON-END
+# One prefixed echo per line: each is a single write, so a getty banner printed meanwhile can
+# only land between lines, and it is ignored.
+out bootjson cat /run/ramboot/boot.json
 echo RAMBOOT-CHECK-END
 # Forced: the clean OpenRC shutdown is covered by the login scenarios and takes tens of seconds
 # under TCG.

@@ -292,13 +292,12 @@ type guestResult struct {
 }
 
 var (
-	checkRE   = regexp.MustCompile(`(?m)^RAMBOOT-CHECK ([A-Za-z0-9_.-]+)=(.*)$`)
-	outRE     = regexp.MustCompile(`(?m)^RAMBOOT-OUT ([A-Za-z0-9_.-]+) (.*)$`)
-	kernelMsg = regexp.MustCompile(`^\[\s*\d+\.\d+\] `)
+	checkRE = regexp.MustCompile(`(?m)^RAMBOOT-CHECK ([A-Za-z0-9_.-]+)=(.*)$`)
+	outRE   = regexp.MustCompile(`(?m)^RAMBOOT-OUT ([A-Za-z0-9_.-]+) (.*)$`)
 )
 
 // waitChecks waits for the guest check script to finish (RAMBOOT-CHECK-END) and parses what it
-// printed: key=value checks, RAMBOOT-OUT lines and the boot report between the BOOTJSON markers.
+// printed: key=value checks and RAMBOOT-OUT lines (the boot report is "RAMBOOT-OUT bootjson").
 func waitChecks(t *testing.T, ctx context.Context, v *vm.VM) *guestResult {
 	t.Helper()
 	if err := v.ExpectString(ctx, "RAMBOOT-CHECK-BEGIN"); err != nil {
@@ -321,24 +320,21 @@ func parseChecks(t *testing.T, text string) *guestResult {
 	for _, m := range outRE.FindAllStringSubmatch(text, -1) {
 		r.lines[m[1]] = append(r.lines[m[1]], m[2])
 	}
-	if i := strings.Index(text, "RAMBOOT-BOOTJSON-BEGIN\n"); i >= 0 {
-		rest := text[i+len("RAMBOOT-BOOTJSON-BEGIN\n"):]
-		if j := strings.Index(rest, "RAMBOOT-BOOTJSON-END"); j >= 0 {
-			var js []string
-			for _, l := range strings.Split(rest[:j], "\n") {
-				if !kernelMsg.MatchString(l) { // a printk can land between the lines of cat
-					js = append(js, l)
-				}
-			}
-			var rep boot.Report
-			if err := json.Unmarshal([]byte(strings.Join(js, "\n")), &rep); err != nil {
-				t.Errorf("guest /run/ramboot/boot.json does not parse: %v\n%s", err, strings.Join(js, "\n"))
-			} else {
-				r.report = &rep
-			}
-		}
+	if js, ok := r.lines["bootjson"]; ok {
+		r.report = parseReport(t, strings.Join(js, "\n"))
 	}
 	return r
+}
+
+// parseReport decodes the guest's /run/ramboot/boot.json.
+func parseReport(t *testing.T, js string) *boot.Report {
+	t.Helper()
+	var rep boot.Report
+	if err := json.Unmarshal([]byte(js), &rep); err != nil {
+		t.Errorf("guest /run/ramboot/boot.json does not parse: %v\n%s", err, js)
+		return nil
+	}
+	return &rep
 }
 
 // logPhases prints the per-phase times of a boot report in the test log and appends them to
