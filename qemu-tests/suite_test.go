@@ -247,9 +247,13 @@ func startVM(t *testing.T, a *archArtifacts, b bootSpec) (v *vm.VM, release func
 	if b.name != "" {
 		logName += "-" + b.name
 	}
+	cmdline := b.append
+	if !b.noisy {
+		cmdline = strings.TrimSpace("quiet " + cmdline)
+	}
 	cfg := vm.Config{
 		Arch: b.arch, Kernel: a.kernel.Image, Initrd: a.initramfs,
-		Append:  strings.TrimSpace(map[bool]string{false: "quiet ", true: ""}[b.noisy] + b.append),
+		Append:  cmdline,
 		Disks:   b.disks,
 		Timeout: bootTimeout,
 		LogFile: filepath.Join(s.outDir, "logs", logName+".log"),
