@@ -35,7 +35,8 @@ const (
 type suite struct {
 	root      string // repository root
 	kernelDir string // build/kernel
-	outDir    string // build/qemu-tests
+	outDir    string // build/qemu-tests: console logs and phases.txt
+	workDir   string // this run's binaries and initramfs images (private: runs may overlap)
 
 	rambootOnce sync.Once
 	ramboot     string
@@ -71,10 +72,15 @@ func TestMain(m *testing.M) {
 	if d := os.Getenv("RAMBOOT_KERNEL_DIR"); d != "" {
 		s.kernelDir = d
 	}
+	if s.workDir, err = os.MkdirTemp("", "ramboot-qemu-tests"); err != nil {
+		fmt.Fprintln(os.Stderr, "qemu-tests:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	if s.phaseFile != nil {
 		s.phaseFile.Close()
 	}
+	os.RemoveAll(s.workDir)
 	os.Exit(code)
 }
 
@@ -126,7 +132,7 @@ func goBuild(goarch, pkg, out string) error {
 func rambootBin(t *testing.T) string {
 	t.Helper()
 	s.rambootOnce.Do(func() {
-		s.ramboot = filepath.Join(s.outDir, "bin", "ramboot")
+		s.ramboot = filepath.Join(s.workDir, "bin", "ramboot")
 		s.rambootErr = goBuild("", "./cmd/ramboot", s.ramboot)
 	})
 	if s.rambootErr != nil {
@@ -161,7 +167,7 @@ func artifacts(t *testing.T, arch string) *archArtifacts {
 	s.mu.Unlock()
 	a.once.Do(func() {
 		a.kernel = k
-		dir := filepath.Join(s.outDir, arch)
+		dir := filepath.Join(s.workDir, arch)
 		a.init = filepath.Join(dir, "init")
 		goarch := map[string]string{"x86_64": "amd64", "aarch64": "arm64"}[arch]
 		if a.err = goBuild(goarch, "./cmd/init", a.init); a.err != nil {
