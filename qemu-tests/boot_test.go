@@ -166,13 +166,22 @@ func TestBootISONoOverlay(t *testing.T) {
 
 // TestBootAarch64 is scenario 6: aarch64 virt (cortex-a57) with the Debian arm64 kernel and the
 // Alpine 3.13 repository (older layout: busybox-initscripts, no busybox-mdev-openrc) boots to
-// OpenRC's default runlevel and the login prompt.
+// OpenRC's default runlevel and the login prompt, from FAT on virtio-blk and from an ISO on a
+// virtio-scsi CD (-cdrom attaches nothing on virt).
 func TestBootAarch64(t *testing.T) {
 	t.Parallel()
-	a := artifacts(t, "aarch64")
-	media := buildMedia(t, a, mediaSpec{arch: "aarch64", format: "fat"}, t.TempDir())
-	v, _ := startVM(t, a, bootSpec{arch: "aarch64", disks: []vm.Disk{{ID: "media", Path: media, Kind: vm.Virtio, ReadOnly: true}}})
-	checkDefaultBoot(t, v, "aarch64 fat, 3.13, no overlay")
+	for _, tc := range []struct {
+		format string
+		kind   vm.DiskKind
+	}{{"fat", vm.Virtio}, {"iso", vm.CDROM}} {
+		t.Run(tc.format, func(t *testing.T) {
+			t.Parallel()
+			a := artifacts(t, "aarch64")
+			media := buildMedia(t, a, mediaSpec{arch: "aarch64", format: tc.format}, t.TempDir())
+			v, _ := startVM(t, a, bootSpec{arch: "aarch64", disks: []vm.Disk{{ID: "media", Path: media, Kind: tc.kind, ReadOnly: true}}})
+			checkDefaultBoot(t, v, "aarch64 "+tc.format+", 3.13, no overlay")
+		})
+	}
 }
 
 // servicesChecks are guest checks for the FAT + overlay scenario.
