@@ -244,7 +244,15 @@ type bootSpec struct {
 // boot in the same test); calling it again is harmless.
 func startVM(t *testing.T, a *archArtifacts, b bootSpec) (v *vm.VM, release func()) {
 	t.Helper()
-	slot, err := vm.AcquireSlot(ctxFor(t), maxVMs)
+	// Waiting for a slot is bounded only by the test deadline: another test binary (or another
+	// user's run) may legitimately hold both slots for minutes.
+	slotCtx := context.Background()
+	if dl, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		slotCtx, cancel = context.WithDeadline(slotCtx, dl.Add(-time.Minute))
+		defer cancel()
+	}
+	slot, err := vm.AcquireSlot(slotCtx, maxVMs)
 	if err != nil {
 		t.Fatal(err)
 	}
