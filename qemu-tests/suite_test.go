@@ -295,10 +295,12 @@ func startVM(t *testing.T, a *archArtifacts, b bootSpec) (v *vm.VM, release func
 // ctxFor returns a context bounded by waitTimeout and the test deadline.
 func ctxFor(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	if dl, ok := t.Deadline(); ok {
-		ctx, cancel = context.WithDeadline(ctx, dl.Add(-30*time.Second))
-	}
 	t.Cleanup(cancel)
+	if dl, ok := t.Deadline(); ok {
+		var cancel2 context.CancelFunc
+		ctx, cancel2 = context.WithDeadline(ctx, dl.Add(-30*time.Second))
+		t.Cleanup(cancel2)
+	}
 	return ctx
 }
 
