@@ -4,7 +4,7 @@
 # missing.
 set -eu
 
-pkgs="qemu-system-x86 qemu-system-arm qemu-utils openssl dosfstools mtools xorriso cpio ca-certificates make"
+pkgs="qemu-system-x86 qemu-system-arm qemu-utils openssl dosfstools mtools xorriso cpio ca-certificates make kmod isolinux syslinux-common time squashfs-tools exfatprogs xfsprogs btrfs-progs e2fsprogs"
 missing=
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

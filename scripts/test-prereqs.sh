@@ -1,11 +1,13 @@
 #!/bin/sh
-# test-prereqs.sh — what `make test` needs beyond Go: the Debian kernels for the QEMU boot tests.
-# Fetched (cached) when this machine can (root with apt-get); otherwise the QEMU tests skip and
-# say so, unless RAMBOOT_REQUIRE_QEMU=1 (CI), where they fail instead.
+# test-prereqs.sh — what `make test` needs beyond Go: the Debian packages (QEMU, media and archive
+# tools) and the Debian kernels for the QEMU boot tests. Installed/fetched (cached) when this
+# machine can (root with apt-get); otherwise the tests that need them skip and say so, unless
+# RAMBOOT_REQUIRE_QEMU=1 (CI), where the QEMU ones fail instead.
 set -eu
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+	scripts/install-deps.sh
 	for arch in x86_64 aarch64; do
 		scripts/fetch-kernel.sh "$arch"
 	done
