@@ -76,14 +76,7 @@ func TestImageIndexCompat(t *testing.T) {
 	})
 
 	t.Run("busybox modprobe", func(t *testing.T) {
-		if os.Geteuid() != 0 {
-			t.Skip("prerequisite missing: root (to chroot into the Alpine minirootfs)")
-		}
-		mr := t.TempDir()
-		tgz := testdata.Path(t, "alpine", "minirootfs", "alpine-minirootfs-3.19.4-x86_64.tar.gz")
-		if out, err := exec.Command("tar", "-xzf", tgz, "-C", mr).CombinedOutput(); err != nil {
-			t.Fatalf("unpack minirootfs: %v\n%s", err, out)
-		}
+		mr := testdata.Minirootfs(t)
 		// busybox modprobe reads /lib/modules/$(uname -r): the host's release names the directory.
 		var u unix.Utsname
 		if err := unix.Uname(&u); err != nil {

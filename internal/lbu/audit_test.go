@@ -12,20 +12,8 @@ import (
 	"github.com/ramboot/ramboot/internal/testdata"
 )
 
-// minirootfs extracts Alpine's official minirootfs (a root with a real installed database and
-// the real apk) into a temporary directory.
-func minirootfs(t *testing.T) string {
-	t.Helper()
-	tgz := testdata.Path(t, "alpine", "minirootfs", "alpine-minirootfs-3.19.4-x86_64.tar.gz")
-	if os.Geteuid() != 0 {
-		t.Skip("prerequisite missing: root (to extract the minirootfs with its owners and chroot into it)")
-	}
-	dir := t.TempDir()
-	if b, err := exec.Command("tar", "-xzf", tgz, "-C", dir).CombinedOutput(); err != nil {
-		t.Fatalf("extract minirootfs: %v: %s", err, b)
-	}
-	return dir
-}
+// minirootfs is a root with a real installed database and the real apk.
+func minirootfs(t *testing.T) string { return testdata.Minirootfs(t) }
 
 // realAudit runs the real apk (2.14, from the minirootfs) the way lbu does.
 func realAudit(t *testing.T, root string) []string {
