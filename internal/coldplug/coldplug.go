@@ -27,7 +27,9 @@
 //     built-in modules (Resolve → no files) are skipped; unknown modules are reported, not fatal.
 //   - Modules matched by aliases load in parallel, one goroutine per matched module: each chain
 //     loads its dependencies first, a file needed by several chains is loaded once and awaited
-//     by the others, so no module is inserted before its dependencies are in. finit_module
+//     by the others, so no module is inserted before its dependencies are in. The same holds
+//     across calls: LoadFS, LoadNamed, Coldplug and HandleEvent return only when the modules
+//     they need are loaded, even if another goroutine is the one loading them. finit_module
 //     costs 4-10 ms per module under TCG but drivers like ata_piix spend 100+ ms probing in
 //     their init; in parallel the boot disk's driver does not wait for them. Reports still list
 //     loads in a deterministic plan order. modules= (LoadNamed) loads in the given order, like
@@ -103,9 +105,8 @@ type Loader struct {
 	mu   sync.Mutex      // guards seen
 	seen map[string]bool // modaliases already matched
 
-	loadMu  sync.Mutex           // guards files and modDone (not held while loading)
-	files   map[string]*fileLoad // module file path → its (possibly running) load
-	modDone map[string]bool      // module names resolved and planned
+	loadMu sync.Mutex           // guards files (not held while loading)
+	files  map[string]*fileLoad // module file path → its (possibly running or finished) load
 }
 
 // New returns a Loader; Options.Index and Options.Loader are required.
@@ -122,7 +123,7 @@ func New(opts Options) *Loader {
 			bl[NormName(m)] = true
 		}
 	}
-	return &Loader{opts: opts, blacklist: bl, seen: map[string]bool{}, files: map[string]*fileLoad{}, modDone: map[string]bool{}}
+	return &Loader{opts: opts, blacklist: bl, seen: map[string]bool{}, files: map[string]*fileLoad{}}
 }
 
 // NormName normalises a module name: '-' and '_' are equivalent, file suffixes are dropped.
@@ -167,17 +168,22 @@ func fsModules(fstype string) []string {
 }
 
 // LoadFS loads what mounting fstype needs. Modules that are built in or absent are fine (the
-// mount itself reports a missing filesystem); the error is non-nil only if a load failed.
+// mount itself reports a missing filesystem); the error is non-nil only if a load failed. It
+// returns only when every module is in: a load another goroutine started (a preload, a
+// concurrent LoadFS) is awaited, and its failure is this call's failure too.
 func (l *Loader) LoadFS(fstype string) error {
 	var rep Report
-	for _, m := range fsModules(fstype) {
-		l.load(&rep, NormName(m), "filesystem "+fstype)
-	}
 	var errs []string
-	for _, ld := range rep.Loaded {
-		if ld.Err != "" {
-			errs = append(errs, ld.Err)
+	for _, m := range fsModules(fstype) {
+		name := NormName(m)
+		lds, waited := l.run(l.plan(&rep, name, "filesystem "+fstype))
+		rep.Loaded = append(rep.Loaded, lds...)
+		for _, ld := range lds {
+			if ld.Err != "" {
+				errs = append(errs, ld.Err)
+			}
 		}
+		errs = append(errs, waited...)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("modules for filesystem %s: %s", fstype, strings.Join(errs, "; "))
@@ -290,10 +296,12 @@ func (l *Loader) loadAliases(rep *Report, aliases []string) {
 	l.loadParallel(rep, names, why)
 }
 
-// fileLoad is one module file's load, shared by every chain that needs it: the first chain to
-// reach the file loads it, the others wait for done.
+// fileLoad is one module file's load, a future shared by every chain and every call that needs
+// the file: the first to plan it loads it, the others wait for done and then see err. A file is
+// attempted once; later plans find the finished future and go straight on.
 type fileLoad struct {
 	done chan struct{} // closed when the load attempt has finished
+	err  string        // the attempt's error ("" = loaded or already loaded); set before done is closed
 }
 
 // step is one file of a load plan.
@@ -303,20 +311,19 @@ type step struct {
 	fl               *fileLoad // shared state of the file
 }
 
-// plan resolves name into steps (dependencies first), registering the files not yet claimed.
+// plan resolves name into steps (dependencies first), claiming the files not yet claimed. Files
+// another plan claimed become steps that wait for that load, so every caller returns only after
+// the whole chain is in, whoever loaded it. (Marking a module as done when it was merely planned
+// let a concurrent LoadFS return before its modules were loaded, and the mount failed.)
 func (l *Loader) plan(rep *Report, name, reason string) []step {
-	l.loadMu.Lock()
-	defer l.loadMu.Unlock()
-	if l.modDone[name] {
-		return nil
-	}
-	l.modDone[name] = true
 	paths, err := l.opts.Index.Resolve(name)
 	if err != nil {
 		rep.Errors = append(rep.Errors, fmt.Sprintf("%s (%s): %v", name, reason, err))
 		l.opts.Log("coldplug: %s (%s): %v", name, reason, err)
 		return nil
 	}
+	l.loadMu.Lock()
+	defer l.loadMu.Unlock()
 	steps := make([]step, 0, len(paths))
 	for i, rel := range paths {
 		st := step{rel: rel, mod: NormName(rel), reason: reason}
@@ -336,12 +343,15 @@ func (l *Loader) plan(rep *Report, name, reason string) []step {
 }
 
 // run executes a plan: own files are loaded, the others awaited, strictly in order, so a module
-// is never inserted before its dependencies have finished loading.
-func (l *Loader) run(steps []step) []Loaded {
-	var out []Loaded
+// is never inserted before its dependencies have finished loading. It returns the loads it made
+// and the errors of the awaited loads (reported by whoever made them).
+func (l *Loader) run(steps []step) (loaded []Loaded, waited []string) {
 	for _, st := range steps {
 		if !st.own {
 			<-st.fl.done
+			if st.fl.err != "" {
+				waited = append(waited, st.fl.err)
+			}
 			continue
 		}
 		abs := filepath.Join(l.opts.Index.Dir(), st.rel)
@@ -354,15 +364,18 @@ func (l *Loader) run(steps []step) []Loaded {
 		} else {
 			l.opts.Log("coldplug: loaded %s (%s) in %v", st.mod, st.reason, ld.Duration.Round(time.Microsecond))
 		}
+		st.fl.err = ld.Err
 		close(st.fl.done)
-		out = append(out, ld)
+		loaded = append(loaded, ld)
 	}
-	return out
+	return loaded, waited
 }
 
-// load resolves name and loads its files (dependencies first) that were not attempted yet.
+// load resolves name and loads its files (dependencies first) that were not attempted yet,
+// waiting for those that are being loaded elsewhere.
 func (l *Loader) load(rep *Report, name, reason string) {
-	rep.Loaded = append(rep.Loaded, l.run(l.plan(rep, name, reason))...)
+	lds, _ := l.run(l.plan(rep, name, reason))
+	rep.Loaded = append(rep.Loaded, lds...)
 }
 
 // loadParallel loads several modules at once: each chain runs in its own goroutine, shared
@@ -381,13 +394,13 @@ func (l *Loader) loadParallel(rep *Report, names []string, why map[string]string
 			continue
 		}
 		if l.opts.Sequential {
-			results[i] = l.run(plans[i])
+			results[i], _ = l.run(plans[i])
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = l.run(plans[i])
+			results[i], _ = l.run(plans[i])
 		}()
 	}
 	wg.Wait()

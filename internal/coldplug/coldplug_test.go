@@ -368,3 +368,83 @@ func TestParallelLoading(t *testing.T) {
 		}
 	}
 }
+
+// gateKernel holds every load of one module until release is closed, and fails another.
+type gateKernel struct {
+	gate    string
+	started chan struct{} // closed when the gated load has begun
+	release chan struct{}
+	fail    map[string]error
+
+	mu     sync.Mutex
+	loaded map[string]bool
+}
+
+func (k *gateKernel) LoadModule(path, params string) error {
+	name := coldplug.NormName(path)
+	if name == k.gate {
+		close(k.started)
+		<-k.release
+	}
+	if err := k.fail[name]; err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.loaded[name] = true
+	return nil
+}
+
+func (k *gateKernel) isLoaded(name string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.loaded[name]
+}
+
+// TestLoadFSWaitsForConcurrentLoad: a LoadFS for modules another goroutine is loading (the boot's
+// vfat preload) must return only once they are in, and report that goroutine's failures; before,
+// the second call returned at once because the modules were already "planned".
+func TestLoadFSWaitsForConcurrentLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		fail    map[string]error
+		wantErr string // substring of the second LoadFS's error; "" = nil
+	}{
+		{"success", nil, ""},
+		{"first load fails", map[string]error{"nls_cp437": unix.ENOEXEC}, "nls_cp437.ko"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ix, sys := fixture(t)
+			k := &gateKernel{gate: "vfat", started: make(chan struct{}), release: make(chan struct{}),
+				fail: tc.fail, loaded: map[string]bool{}}
+			l := coldplug.New(coldplug.Options{Index: ix, SysRoot: sys, Loader: k})
+			first := make(chan error, 1)
+			go func() { first <- l.LoadFS("vfat") }()
+			<-k.started // the preload is inside vfat's load
+			second := make(chan error, 1)
+			go func() { second <- l.LoadFS("vfat") }()
+			select {
+			case err := <-second:
+				t.Fatalf("LoadFS(vfat) = %v while vfat was still loading, want it to wait", err)
+			case <-time.After(100 * time.Millisecond):
+			}
+			close(k.release)
+			err := <-second
+			if err1 := <-first; (err1 == nil) != (tc.wantErr == "") {
+				t.Errorf("first LoadFS(vfat) = %v, want error %q", err1, tc.wantErr)
+			}
+			for _, m := range []string{"fat", "vfat", "nls_ascii"} {
+				if !k.isLoaded(m) {
+					t.Errorf("after LoadFS(vfat) returned, %s is not loaded", m)
+				}
+			}
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("second LoadFS(vfat) = %v, want nil", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("second LoadFS(vfat) = %v, want the first call's error naming %s", err, tc.wantErr)
+			}
+		})
+	}
+}
