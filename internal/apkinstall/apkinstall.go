@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ramboot/ramboot/internal/apkinstall/db"
 	"github.com/ramboot/ramboot/internal/apkinstall/extract"
@@ -89,6 +90,20 @@ type Result struct {
 	Dropped   []string       // world constraints dropped (Diskless), with the reason
 	Failed    []PackageError // packages that failed; each names the package
 	Errors    int            // apk's error count (failed packages and scripts)
+	Timings   Timings        // where the time went (for boot reports and benchmarks)
+}
+
+// Timings splits Add's wall time into its phases. Commit includes the pre/post scripts (which
+// run beside the extraction of later packages, so Scripts is part of, not added to, Commit) but
+// not Triggers or Database.
+type Timings struct {
+	Indexes  time.Duration // load, verify and parse the repository indexes
+	Solve    time.Duration
+	Commit   time.Duration // decode, verify and extract every package, with its scripts
+	Scripts  time.Duration // sum of the pre/post install scripts' run times (within Commit)
+	Triggers time.Duration
+	Database time.Duration // lib/apk/db writes
+	Total    time.Duration
 }
 
 // ErrIncomplete means the transaction finished but some packages or scripts failed (Result
@@ -113,6 +128,8 @@ func Add(ctx context.Context, opts Options, world []string) (*Result, error) {
 		out = io.Discard
 	}
 	in := &installer{opts: opts, out: out, errw: errw, scriptOut: scriptOut, res: &Result{}}
+	start := time.Now()
+	defer func() { in.res.Timings.Total = time.Since(start) }()
 	if err := in.run(ctx, world); err != nil {
 		return in.res, err
 	}
@@ -136,6 +153,44 @@ type installer struct {
 	arch      string
 	repos     []*repo
 	db        *db.DB
+	seq       *sequencer // during commit: output and scripts, in install order
+}
+
+// sequencer runs the commit's output and package scripts on one goroutine, strictly in the
+// order they were queued, so the writer can extract the next packages while a post-install
+// script runs (scripts are fork+exec+chroot: tens of milliseconds each under emulation). Output
+// order stays exactly apk's. The writer calls wait before anything that must see every earlier
+// script's effects (a pre-install script, files owned by users scripts may create, triggers).
+type sequencer struct {
+	ch   chan func()
+	done chan struct{}
+}
+
+func newSequencer() *sequencer {
+	s := &sequencer{ch: make(chan func(), 64), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for f := range s.ch {
+			f()
+		}
+	}()
+	return s
+}
+
+// later queues f behind everything queued before it.
+func (s *sequencer) later(f func()) { s.ch <- f }
+
+// wait returns once everything queued so far has run.
+func (s *sequencer) wait() {
+	c := make(chan struct{})
+	s.ch <- func() { close(c) }
+	<-c
+}
+
+// stop runs what is queued and ends the goroutine.
+func (s *sequencer) stop() {
+	close(s.ch)
+	<-s.done
 }
 
 // hostArch maps GOARCH to apk's architecture names.
@@ -192,9 +247,11 @@ func (in *installer) run(ctx context.Context, worldArgs []string) error {
 	if in.db, err = db.Read(o.Root); err != nil {
 		return err
 	}
+	t0 := time.Now()
 	if err := in.loadRepos(); err != nil {
 		return err
 	}
+	in.res.Timings.Indexes = time.Since(t0)
 
 	// World: existing entries, with new ones replacing an entry of the same name.
 	oldWorld, err := db.ReadWorld(o.Root)
@@ -212,10 +269,12 @@ func (in *installer) run(ctx context.Context, worldArgs []string) error {
 	for _, e := range in.db.Packages {
 		req.Installed = append(req.Installed, e.Pkg)
 	}
+	t0 = time.Now()
 	sol, err := solver.Solve(req)
 	if err != nil {
 		return &unsatisfiable{err}
 	}
+	in.res.Timings.Solve = time.Since(t0)
 	for _, d := range sol.Dropped {
 		// Like apk's --force-broken-world, the entry stays in world (a later boot with the
 		// package available installs it); this boot goes on without it.
@@ -624,6 +683,7 @@ func identity(c string) ([]byte, error) {
 // commit installs the changes in order.
 func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 	o := &in.opts
+	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	owners := in.fileOwners()
@@ -646,6 +706,16 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 		return err
 	}
 	defer ext.Close()
+	in.seq = newSequencer()
+	seqStopped := false
+	stopSeq := func() {
+		if !seqStopped {
+			seqStopped = true
+			in.seq.stop()
+			in.seq = nil
+		}
+	}
+	defer stopSeq()
 	chans, bud := in.decodeAll(ctx, sol.Changes)
 	// On any exit, cancel and free the whole budget so the dispatcher and decoders wind down
 	// instead of waiting for releases that will not come.
@@ -657,8 +727,10 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		fmt.Fprintln(in.out, c.Line(i+1, n, solver.StyleAPK2))
+		line := c.Line(i+1, n, solver.StyleAPK2)
+		in.seq.later(func() { fmt.Fprintln(in.out, line) })
 		if c.New == nil {
+			in.seq.wait() // deinstall scripts run inline, after everything before them
 			in.purge(ctx, c.Old, owners)
 			continue
 		}
@@ -701,16 +773,33 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 		changed[entry] = true
 		in.res.Installed = append(in.res.Installed, name)
 	}
+	// Every script has run before directory permissions are fixed and triggers run, as in apk.
+	stopSeq()
 	if err := in.fixDirPerms(ext, dirs.updatable); err != nil {
 		return err
 	}
+	in.res.Timings.Commit = time.Since(start)
 	if !o.NoScripts {
+		t0 := time.Now()
 		in.runTriggers(ctx, changed, dirs.touched)
+		in.res.Timings.Triggers = time.Since(t0)
 	}
-	return in.db.Write()
+	t0 := time.Now()
+	err = in.db.Write()
+	in.res.Timings.Database = time.Since(t0)
+	return err
 }
 
+// fail records a failed package; during the commit it is reported in install order.
 func (in *installer) fail(name string, err error) {
+	if in.seq != nil {
+		in.seq.later(func() { in.failNow(name, err) })
+		return
+	}
+	in.failNow(name, err)
+}
+
+func (in *installer) failNow(name string, err error) {
 	in.res.Errors++
 	in.res.Failed = append(in.res.Failed, PackageError{Package: name, Err: err})
 	fmt.Fprintf(in.errw, "ERROR: %v\n", err)
@@ -766,8 +855,15 @@ func (in *installer) installOne(ctx context.Context, ext *extract.Extractor, c s
 		}
 	}
 	entry := &db.Entry{Pkg: withInstallFields(p, c.NewTag, dp), Triggers: dp.Info.Triggers, Scripts: dp.Scripts}
-	if !o.NoScripts {
-		in.runScript(ctx, entry, dp, "pre-install", c)
+	if !o.NoScripts && hasScript(dp, "pre-install", c) {
+		// The pre-install script sees everything before it, and the package's files see
+		// what it did (users it added own them).
+		in.seq.later(func() { in.runScript(ctx, entry, dp, "pre-install", c) })
+		in.seq.wait()
+	} else if needsIDs(dp.Files) {
+		// Owners are resolved through etc/passwd and etc/group, which earlier scripts may
+		// still be changing.
+		in.seq.wait()
 	}
 	ext.ReloadIDs()
 	res, err := ext.Install(name, dp.Files)
@@ -792,10 +888,36 @@ func (in *installer) installOne(ctx context.Context, ext *extract.Extractor, c s
 	}
 	in.replaceEntry(c.Old, entry)
 	in.res.Installed = append(in.res.Installed, name)
-	if !o.NoScripts {
-		in.runScript(ctx, entry, dp, "post-install", c)
+	if !o.NoScripts && hasScript(dp, "post-install", c) {
+		// Runs while the writer goes on with later packages: it sees its package and
+		// everything before it extracted, as with apk (and possibly some later files).
+		in.seq.later(func() { in.runScript(ctx, entry, dp, "post-install", c) })
 	}
 	return entry, nil
+}
+
+// hasScript reports whether dp has the script runScript would run for typ.
+func hasScript(dp *pkgstream.Package, typ string, c solver.Change) bool {
+	if c.Old != nil {
+		typ = strings.Replace(typ, "install", "upgrade", 1)
+	}
+	for _, s := range dp.Scripts {
+		if s.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// needsIDs reports whether any file is owned by someone other than root, i.e. whether its
+// extraction depends on the root's user and group files.
+func needsIDs(files []pkgstream.File) bool {
+	for _, f := range files {
+		if f.UID != 0 || f.GID != 0 || f.Uname != "" && f.Uname != "root" || f.Gname != "" && f.Gname != "root" {
+			return true
+		}
+	}
+	return false
 }
 
 // withInstallFields copies the index record and adds what only .PKGINFO carries (replaces).
@@ -823,7 +945,9 @@ func (in *installer) runScript(ctx context.Context, e *db.Entry, dp *pkgstream.P
 			continue
 		}
 		pv := e.Pkg.Name + "-" + e.Pkg.Version
+		t0 := time.Now()
 		err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: typ, Data: s.Data, Args: args}, in.scriptOut, in.opts.Quiet)
+		in.res.Timings.Scripts += time.Since(t0)
 		if err != nil {
 			// apk marks the package "broken script", counts an error and carries on.
 			in.res.Errors++
