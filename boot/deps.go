@@ -36,6 +36,10 @@ type MediaRequest struct {
 	Loader *coldplug.Loader
 	// PrepareFS loads what mounting a filesystem type needs (nil = Loader.LoadFS).
 	PrepareFS func(fstype string) error
+	// Rescan walks sysfs again for modules (nil = Loader.Coldplug). Discovery runs it once its
+	// uevent listener is open: a device that appeared between the coldplug walk and the
+	// listener would otherwise never get its driver.
+	Rescan func()
 	Log       func(format string, args ...any)
 }
 

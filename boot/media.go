@@ -27,7 +27,7 @@ func findMedia(ctx context.Context, s *state) error {
 	req := MediaRequest{
 		Root: e.Root, DevRoot: e.path("dev"), MediaRoot: e.path("media"),
 		Deadline: s.cfg.MediaWait, Grace: s.cfg.USBDelay, Prefer: s.cfg.Prefer,
-		Mounter: e.Actions, Loader: s.loader, PrepareFS: s.prepareFS,
+		Mounter: e.Actions, Loader: s.loader, PrepareFS: s.prepareFS, Rescan: s.rescan,
 		Log: func(format string, args ...any) { e.Log.Debugf("media", format, args...) },
 	}
 	res, err := e.Deps.Media(ctx, req)

@@ -36,6 +36,9 @@ func loadModules(ctx context.Context, s *state) error {
 	explicit = append(explicit, readList(e.path("etc/modules"))...)
 	var errs []error
 	s.addModules(s.loader.LoadNamed(explicit...), &errs)
+	// Loads beside the boot (the media search's rescans, and below the coldplug and the vfat
+	// preload) are joined in configure, before the modules are copied and the initramfs freed.
+	s.bg = &background{}
 	if e.SequentialModules {
 		s.addModules(s.loader.Coldplug(), &errs)
 		s.note("%d modules", len(s.report.Modules))
@@ -43,46 +46,100 @@ func loadModules(ctx context.Context, s *state) error {
 	}
 	// Coldplug runs on while the media are searched: the boot disk's driver chain shows up as
 	// uevents the media search waits for, and slow unrelated drivers (ata_piix probes for 250 ms
-	// under TCG) no longer delay it. Joined in the configure phase, before the modules are
-	// copied and the initramfs freed.
+	// under TCG) no longer delay it.
 	// The most common boot media filesystem's modules (vfat with its codepages) load in parallel
 	// with the disk drivers, so they are in when a USB stick or disk image is probed; others
-	// (isofs for a CD, whose drivers take longer anyway) load on demand.
-	fsReady := make(chan struct{})
-	s.fsReady = fsReady
-	go func() {
-		defer close(fsReady)
-		defer func() { recover() }() // a panic here only costs the preload
-		s.loader.LoadFS("vfat")
-	}()
-	done := make(chan coldplug.Report, 1)
-	s.coldplug = done
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				done <- coldplug.Report{Errors: []string{fmt.Sprintf("coldplug panic: %v", r)}}
-			}
-		}()
-		done <- s.loader.Coldplug()
-	}()
+	// (isofs for a CD, whose drivers take longer anyway) load on demand. A mount that needs vfat
+	// before the preload is done waits for it inside coldplug (LoadFS awaits loads in flight).
+	s.bg.start(func() coldplug.Report {
+		if err := s.loader.LoadFS("vfat"); err != nil {
+			return coldplug.Report{Errors: []string{"vfat preload: " + err.Error()}}
+		}
+		return coldplug.Report{}
+	})
+	s.bg.start(s.loader.Coldplug)
 	s.note("%d modules; coldplug continues in the background", len(s.report.Modules))
 	return errors.Join(errs...)
 }
 
-// joinColdplug waits for the background coldplug and records its outcome.
-func (s *state) joinColdplug() error {
-	if s.fsReady != nil {
-		<-s.fsReady
+// background tracks module loading that runs beside the boot: the coldplug walk, the vfat
+// preload and the media search's rescans. join closes it: work offered afterwards (a rescan the
+// media search started just before it returned) is not run, so no module loads after the
+// initramfs is freed.
+type background struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+	reps   []coldplug.Report
+}
+
+// enter registers one piece of work; false once joined.
+func (b *background) enter() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
 	}
-	if s.coldplug == nil {
+	b.wg.Add(1) // under mu and before closed: never concurrent with join's Wait
+	return true
+}
+
+// run calls f and keeps its report; a panic in f costs only that work.
+func (b *background) run(f func() coldplug.Report) {
+	var rep coldplug.Report
+	defer func() {
+		if r := recover(); r != nil {
+			rep = coldplug.Report{Errors: []string{fmt.Sprintf("module loading panic: %v", r)}}
+		}
+		b.mu.Lock()
+		b.reps = append(b.reps, rep)
+		b.mu.Unlock()
+		b.wg.Done()
+	}()
+	rep = f()
+}
+
+// start runs f in a goroutine.
+func (b *background) start(f func() coldplug.Report) {
+	if b.enter() {
+		go b.run(f)
+	}
+}
+
+// do runs f in the calling goroutine (the caller wants to know when it is done).
+func (b *background) do(f func() coldplug.Report) {
+	if b.enter() {
+		b.run(f)
+	}
+}
+
+// join waits for all work and returns the reports in completion order; later work is refused.
+func (b *background) join() []coldplug.Report {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.wg.Wait()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	reps := b.reps
+	b.reps = nil
+	return reps
+}
+
+// joinColdplug waits for the background module loading and records its outcome.
+func (s *state) joinColdplug() error {
+	if s.bg == nil {
 		return nil
 	}
 	t0 := s.env.Now()
-	rep := <-s.coldplug
-	s.coldplug = nil
+	reps := s.bg.join()
 	var errs []error
-	s.addModules(rep, &errs)
-	s.note("coldplug joined after %.3fs (%d modules in all)", s.env.Now().Sub(t0).Seconds(), len(s.report.Modules))
+	for _, rep := range reps {
+		s.addModules(rep, &errs)
+	}
+	if !s.env.SequentialModules {
+		s.note("coldplug joined after %.3fs (%d modules in all)", s.env.Now().Sub(t0).Seconds(), len(s.report.Modules))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("modules: %w", err)
 	}
@@ -151,14 +208,19 @@ func (m *moduleLog) names() []string {
 	return append([]string(nil), m.loaded...)
 }
 
-// prepareFS loads the modules a filesystem type needs before it is mounted, after the preload
-// (so no load is attempted twice at the same time).
+// prepareFS loads the modules a filesystem type needs before it is mounted (a load the vfat
+// preload has in flight is awaited, not repeated).
 func (s *state) prepareFS(fstype string) error {
-	if s.fsReady != nil {
-		<-s.fsReady
-	}
 	if s.loader == nil {
 		return nil
 	}
 	return s.loader.LoadFS(fstype)
+}
+
+// rescan walks sysfs again for devices that appeared after the coldplug walk (the media search
+// calls it once its uevent listener is open, so none falls in between).
+func (s *state) rescan() {
+	if s.loader != nil && s.bg != nil {
+		s.bg.do(s.loader.Coldplug)
+	}
 }

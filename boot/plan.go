@@ -170,11 +170,10 @@ type state struct {
 	start  time.Time
 	notes  []string // notes of the running phase
 
-	loader   *coldplug.Loader     // nil without a module index
-	coldplug chan coldplug.Report // background coldplug, joined in configure
-	mods     *moduleLog           // every module loaded, for the report
-	modCopy  chan error           // background copy of the modules into the new root
-	fsReady  chan struct{}        // closed when the filesystem module preload is done
+	loader  *coldplug.Loader // nil without a module index
+	bg      *background      // module loading beside the boot, joined in configure
+	mods    *moduleLog       // every module loaded, for the report
+	modCopy chan error       // background copy of the modules into the new root
 
 	media      []Medium
 	repos      []string // repository dirs used for the install (absolute)
@@ -287,11 +286,7 @@ func (s *state) drain() {
 		<-s.modCopy
 		s.modCopy = nil
 	}
-	if s.coldplug != nil {
-		<-s.coldplug
-		s.coldplug = nil
-	}
-	if s.fsReady != nil {
-		<-s.fsReady
+	if s.bg != nil {
+		s.bg.join()
 	}
 }

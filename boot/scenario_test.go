@@ -217,6 +217,9 @@ func newHarness(t *testing.T, sc scenario) *harness {
 	deps.LoadIndex = func(dir string) (coldplug.Index, error) { return newFakeIndex(dir), nil }
 	deps.Media = func(ctx context.Context, req MediaRequest) (*MediaResult, error) {
 		res := &MediaResult{}
+		if req.Rescan != nil {
+			req.Rescan() // as bootmedia.Find does once its uevent listener is open
+		}
 		for _, m := range sc.media {
 			mnt := filepath.Join(req.MediaRoot, m.dev)
 			if err := os.MkdirAll(mnt, 0o755); err != nil {

@@ -74,14 +74,7 @@ func DefaultDeps(console io.Writer, arch string) Deps {
 // --initramfs-diskless-boot: unsatisfiable entries dropped and named, per-package failures do not
 // stop the others, overlay files win).
 func InstallApk(ctx context.Context, req InstallRequest) (*InstallResult, error) {
-	opts := apkinstall.Options{
-		Root: req.Root, KeysDir: req.KeysDir, Arch: req.Arch, InitDB: true, Quiet: req.Quiet,
-		Progress: true, OverlayPaths: req.OverlayPaths, Diskless: true, Out: req.Out,
-	}
-	for _, r := range req.Repos {
-		opts.Repos = append(opts.Repos, apkinstall.Repo{Path: r})
-	}
-	res, err := apkinstall.Add(ctx, opts, req.World)
+	res, err := apkinstall.Add(ctx, apkOptions(req), req.World)
 	if res == nil {
 		return nil, err
 	}
@@ -92,19 +85,25 @@ func InstallApk(ctx context.Context, req InstallRequest) (*InstallResult, error)
 	return out, err
 }
 
+// apkOptions maps the boot's install request to apkinstall options. Like Alpine's initramfs,
+// the install runs with --clean-protected unless keep_apk_new: a package's copy of a protected
+// file that exists in the root (e.g. etc/apk/keys/* copied from the initramfs) is dropped
+// instead of left as FILE.apk-new. Overlay files are never replaced either way.
+func apkOptions(req InstallRequest) apkinstall.Options {
+	opts := apkinstall.Options{
+		Root: req.Root, KeysDir: req.KeysDir, Arch: req.Arch, InitDB: true, Quiet: req.Quiet,
+		Progress: true, OverlayPaths: req.OverlayPaths, Diskless: true, Out: req.Out,
+		CleanProtected: !req.KeepApkNew,
+	}
+	for _, r := range req.Repos {
+		opts.Repos = append(opts.Repos, apkinstall.Repo{Path: r})
+	}
+	return opts
+}
+
 // findMediaReal runs bootmedia.Find with hot-plug events from the kernel.
 func findMediaReal(ctx context.Context, req MediaRequest) (*MediaResult, error) {
-	opts := bootmedia.Options{
-		SysRoot: req.Root, DevRoot: req.DevRoot, MediaRoot: req.MediaRoot, Mounter: req.Mounter,
-		Timeout: req.Deadline, USBDelay: req.Grace, Prefer: req.Prefer, Log: req.Log,
-	}
-	if req.Loader != nil {
-		opts.OnEvent = func(ev uevent.Event) { req.Loader.HandleEvent(ev) }
-		opts.PrepareFS = req.Loader.LoadFS
-	}
-	if req.PrepareFS != nil {
-		opts.PrepareFS = req.PrepareFS
-	}
+	opts := mediaOptions(req)
 	if l, err := uevent.Listen(uevent.Config{}); err == nil {
 		defer l.Close()
 		opts.Events = l
@@ -116,6 +115,28 @@ func findMediaReal(ctx context.Context, req MediaRequest) (*MediaResult, error) 
 		return nil, err
 	}
 	return convertMedia(res), nil
+}
+
+// mediaOptions maps a MediaRequest to bootmedia.Options (all but the event source). With a
+// module loader, Rescan is always set: Find runs it once the listener is open, so a device that
+// appeared after the coldplug walk but before the listener still gets its driver.
+func mediaOptions(req MediaRequest) bootmedia.Options {
+	opts := bootmedia.Options{
+		SysRoot: req.Root, DevRoot: req.DevRoot, MediaRoot: req.MediaRoot, Mounter: req.Mounter,
+		Timeout: req.Deadline, USBDelay: req.Grace, Prefer: req.Prefer, Log: req.Log,
+	}
+	if req.Loader != nil {
+		opts.OnEvent = func(ev uevent.Event) { req.Loader.HandleEvent(ev) }
+		opts.PrepareFS = req.Loader.LoadFS
+		opts.Rescan = func() { req.Loader.Coldplug() }
+	}
+	if req.PrepareFS != nil {
+		opts.PrepareFS = req.PrepareFS
+	}
+	if req.Rescan != nil {
+		opts.Rescan = req.Rescan
+	}
+	return opts
 }
 
 func convertMedia(res *bootmedia.Result) *MediaResult {
