@@ -169,8 +169,8 @@ func (d *inflater) fixedTables() {
 	}
 	// Fixed codes are complete except for the unused symbols 286-287 and 30-31, which the
 	// builder accepts as the standard does.
-	d.litlen.build(l[:], 10)
-	d.dist.build(ds[:], 8)
+	d.litlen.build(l[:], 10, kindLitLen)
+	d.dist.build(ds[:], 8, kindDist)
 }
 
 func (d *inflater) dynamicTables() error {
@@ -184,7 +184,7 @@ func (d *inflater) dynamicTables() error {
 	for i := 0; i < hclen; i++ {
 		cl[clOrder[i]] = uint8(d.bits(3))
 	}
-	if !d.codelen.build(cl[:], 7) {
+	if !d.codelen.build(cl[:], 7, kindSym) {
 		return errInflate
 	}
 	var lens [286 + 30]uint8
@@ -225,7 +225,7 @@ func (d *inflater) dynamicTables() error {
 	if lens[256] == 0 {
 		return errInflate // no end-of-block code
 	}
-	if !d.litlen.build(lens[:hlit], 10) || !d.dist.build(lens[hlit:hlit+hdist], 8) {
+	if !d.litlen.build(lens[:hlit], 11, kindLitLen) || !d.dist.build(lens[hlit:hlit+hdist], 10, kindDist) {
 		return errInflate
 	}
 	return nil
@@ -236,30 +236,31 @@ func (d *inflater) decode(h *huffTable) (uint32, error) {
 	if d.bitsleft < 15 {
 		d.refill()
 	}
-	e := h.table[d.bitbuf&h.mask]
-	if e&subtableFlag != 0 {
-		e = h.table[(e>>8&0xffff)+uint32(d.bitbuf>>h.bits&(1<<(15-h.bits)-1))]
+	e := h.table[d.bitbuf&h.mask&tableMask]
+	if e&entrySub != 0 {
+		e = h.table[(e>>entryValShift+uint32(d.bitbuf>>h.bits&h.subMask))&tableMask]
 	}
-	n := uint(e & 0xff)
+	n := uint(e & entryLenMask)
 	if n == 0 {
 		return 0, errInflate
 	}
 	d.bitbuf >>= n
 	d.bitsleft -= n
-	return e >> 8, nil
+	return e >> entryValShift & 0xffff, nil
 }
 
 // block decodes one Huffman-coded block: the hot loop. The decoder state lives in locals
-// (registers) and is written back on every exit.
+// (registers) and is written back on every exit. Table entries carry what the symbol means
+// (literal byte, length or distance base with its extra-bit count), so a symbol costs one
+// lookup; tables are power-of-two arrays indexed under a mask, so lookups need no bounds check.
 func (d *inflater) block() error {
 	out, n := d.out, d.n
 	in, pos := d.in, d.pos
 	bitbuf, bitsleft := d.bitbuf, d.bitsleft
-	ll, ds := &d.litlen, &d.dist
-	llTable, dsTable := ll.table, ds.table
-	llMask, dsMask := ll.mask, ds.mask
-	llBits, dsBits := ll.bits, ds.bits
-	llSubMask, dsSubMask := uint64(1)<<(15-llBits)-1, uint64(1)<<(15-dsBits)-1
+	llTable, dsTable := &d.litlen.table, &d.dist.table
+	llMask, dsMask := d.litlen.mask, d.dist.mask
+	llBits, dsBits := d.litlen.bits, d.dist.bits
+	llSubMask, dsSubMask := d.litlen.subMask, d.dist.subMask
 	save := func() {
 		d.n, d.pos, d.bitbuf, d.bitsleft = n, pos, bitbuf, bitsleft
 	}
@@ -278,57 +279,63 @@ func (d *inflater) block() error {
 				}
 			}
 		}
-		e := llTable[bitbuf&llMask]
-		if e&subtableFlag != 0 {
-			e = llTable[(e>>8&0xffff)+uint32(bitbuf>>llBits&llSubMask)]
+		e := llTable[bitbuf&llMask&tableMask]
+		if e&entrySub != 0 {
+			e = llTable[(e>>entryValShift+uint32(bitbuf>>llBits&llSubMask))&tableMask]
 		}
-		cl := uint(e & 0xff)
-		if cl == 0 {
-			save()
-			return errInflate
-		}
+		cl := uint(e & entryLenMask)
 		bitbuf >>= cl
 		bitsleft -= cl
-		sym := e >> 8
-		if sym < 256 {
+		if e&entryLit != 0 {
 			if n >= len(out) {
 				save()
 				return errInflateShort
 			}
-			out[n] = byte(sym)
+			out[n] = byte(e >> entryValShift)
+			n++
+			// Most literals come in runs: a second one fits in the bits left (>= 33).
+			e = llTable[bitbuf&llMask&tableMask]
+			if e&entryLit == 0 {
+				continue
+			}
+			if n >= len(out) {
+				save()
+				return errInflateShort
+			}
+			cl = uint(e & entryLenMask)
+			bitbuf >>= cl
+			bitsleft -= cl
+			out[n] = byte(e >> entryValShift)
 			n++
 			continue
 		}
-		if sym == 256 {
+		if e&entryLen == 0 {
 			save()
-			return nil
+			if cl != 0 && e&entryEOB != 0 {
+				return nil
+			}
+			return errInflate // invalid code, or length symbols 286/287
 		}
-		sym -= 257
-		if sym >= 29 {
-			save()
-			return errInflate
-		}
-		// Up to 5 length extra + 15 distance code + 13 distance extra bits: 33 < 48 available.
-		lx := lenExtra[sym]
-		length := int(lenBase[sym]) + int(bitbuf&(1<<lx-1))
+		// Up to 5 length extra + 15 distance code + 13 distance extra bits: 33 < 48-15 available.
+		lx := uint(e >> entryExtraShift & 0xf)
+		length := int(e>>entryValShift&0xffff) + int(bitbuf&(1<<lx-1))
 		bitbuf >>= lx
-		bitsleft -= uint(lx)
-		de := dsTable[bitbuf&dsMask]
-		if de&subtableFlag != 0 {
-			de = dsTable[(de>>8&0xffff)+uint32(bitbuf>>dsBits&dsSubMask)]
+		bitsleft -= lx
+		de := dsTable[bitbuf&dsMask&tableMask]
+		if de&entrySub != 0 {
+			de = dsTable[(de>>entryValShift+uint32(bitbuf>>dsBits&dsSubMask))&tableMask]
 		}
-		dl := uint(de & 0xff)
-		dsym := de >> 8
-		if dl == 0 || dsym >= 30 {
+		dl := uint(de & entryLenMask)
+		if de&entryLen == 0 {
 			save()
-			return errInflate
+			return errInflate // invalid code, or distance symbols 30/31
 		}
 		bitbuf >>= dl
 		bitsleft -= dl
-		dx := dstExtra[dsym]
-		dist := int(dstBase[dsym]) + int(bitbuf&(1<<dx-1))
+		dx := uint(de >> entryExtraShift & 0xf)
+		dist := int(de>>entryValShift&0xffff) + int(bitbuf&(1<<dx-1))
 		bitbuf >>= dx
-		bitsleft -= uint(dx)
+		bitsleft -= dx
 		if dist > n {
 			save()
 			return errInflate
@@ -360,20 +367,69 @@ func (d *inflater) block() error {
 	}
 }
 
-// subtableFlag marks a primary entry that points at a subtable of 2^(15-bits) entries.
-const subtableFlag = 1 << 31
+// Table entries: code length in the low 4 bits (0 = invalid code), extra-bit count in the
+// next 4, kind flags, and the value (literal byte, length or distance base, symbol, or
+// subtable offset) from bit 16.
+const (
+	entryLenMask    = 0xf
+	entryExtraShift = 4
+	entryLit        = 1 << 8  // literal byte
+	entryLen        = 1 << 9  // length (litlen table) or distance (distance table) with extra bits
+	entryEOB        = 1 << 10 // end of block
+	entrySub        = 1 << 11 // primary entry pointing at a subtable of 2^(15-bits) entries
+	entryValShift   = 16
+)
 
-// huffTable decodes canonical Huffman codes: entries are sym<<8 | codeLength (0 = invalid),
-// or subtableFlag | offset<<8 for codes longer than the primary index.
+// tableSize bounds a table: a primary of 2^bits entries plus one subtable of 2^(15-bits)
+// entries per distinct primary prefix of a longer code, at most one per symbol: litlen
+// (11 bits) 2048 + 288*16, distance (10 bits) 1024 + 30*32, code lengths (7 bits, no code
+// longer) 128, all < 8192. Indexing under tableMask keeps lookups free of bounds checks.
+const (
+	tableSize = 1 << 13
+	tableMask = tableSize - 1
+)
+
+// Table kinds: what a symbol means.
+const (
+	kindSym    = iota // value = symbol (code length codes)
+	kindLitLen        // literals, end of block, lengths
+	kindDist          // distances
+)
+
+// huffTable decodes canonical Huffman codes.
 type huffTable struct {
-	table []uint32
-	bits  uint
-	mask  uint64
+	table   [tableSize]uint32
+	bits    uint
+	mask    uint64
+	subMask uint64
+}
+
+// entry is symbol sym's table entry (without the code length) for a table of kind.
+func entry(kind int, sym int) uint32 {
+	switch kind {
+	case kindLitLen:
+		switch {
+		case sym < 256:
+			return entryLit | uint32(sym)<<entryValShift
+		case sym == 256:
+			return entryEOB
+		case sym < 286:
+			i := sym - 257
+			return entryLen | uint32(lenExtra[i])<<entryExtraShift | uint32(lenBase[i])<<entryValShift
+		}
+		return 0 // 286, 287: valid codes in the fixed table, invalid symbols
+	case kindDist:
+		if sym < 30 {
+			return entryLen | uint32(dstExtra[sym])<<entryExtraShift | dstBase[sym]<<entryValShift
+		}
+		return 0
+	}
+	return uint32(sym) << entryValShift
 }
 
 // build makes the decoding table for code lengths lens (0 = unused). It rejects
 // over-subscribed codes; incomplete codes are allowed (their missing codes decode as invalid).
-func (h *huffTable) build(lens []uint8, bits uint) bool {
+func (h *huffTable) build(lens []uint8, bits uint, kind int) bool {
 	var count [16]int
 	for _, l := range lens {
 		count[l]++
@@ -393,14 +449,11 @@ func (h *huffTable) build(lens []uint8, bits uint) bool {
 		code = (code + count[l]) << 1
 	}
 	primary := 1 << bits
-	if cap(h.table) >= primary {
-		h.table = h.table[:primary]
-		clear(h.table)
-	} else {
-		h.table = make([]uint32, primary, primary+64*(1<<(15-bits)))
-	}
+	clear(h.table[:primary])
+	used := primary
 	h.bits, h.mask = bits, uint64(primary-1)
 	sub := 1 << (15 - bits)
+	h.subMask = uint64(sub - 1)
 	for sym, l := range lens {
 		if l == 0 {
 			continue
@@ -408,7 +461,10 @@ func (h *huffTable) build(lens []uint8, bits uint) bool {
 		c := next[l]
 		next[l]++
 		rev := reverse(uint32(c), uint(l))
-		e := uint32(sym)<<8 | uint32(l)
+		e := entry(kind, sym)
+		if e != 0 || kind == kindSym {
+			e |= uint32(l)
+		}
 		if uint(l) <= bits {
 			for i := int(rev); i < primary; i += 1 << l {
 				h.table[i] = e
@@ -417,13 +473,16 @@ func (h *huffTable) build(lens []uint8, bits uint) bool {
 		}
 		p := rev & uint32(primary-1)
 		pe := h.table[p]
-		if pe&subtableFlag == 0 {
-			off := len(h.table)
-			h.table = append(h.table, make([]uint32, sub)...)
-			pe = subtableFlag | uint32(off)<<8
+		if pe&entrySub == 0 {
+			if used+sub > tableSize {
+				return false // cannot happen for a code that passed the Kraft check
+			}
+			clear(h.table[used : used+sub])
+			pe = entrySub | uint32(used)<<entryValShift
 			h.table[p] = pe
+			used += sub
 		}
-		base := int(pe >> 8 & 0xffff)
+		base := int(pe >> entryValShift)
 		for i := int(rev >> bits); i < sub; i += 1 << (uint(l) - bits) {
 			h.table[base+i] = e
 		}
