@@ -24,6 +24,10 @@ const (
 // DefaultPanicDelay is the reboot delay for a bare "panic" and for the shell mode without a shell.
 const DefaultPanicDelay = 10 * time.Second
 
+// DefaultPromptTimeout bounds the console password prompt for an encrypted apkovl
+// (ramboot.prompt_timeout=): an unattended machine goes on without the overlay instead of hanging.
+const DefaultPromptTimeout = 30 * time.Second
+
 // DefaultMediaWait bounds the wait for boot media when nothing is found (nlplug-findfs: ≈5 s).
 const DefaultMediaWait = 5 * time.Second
 
@@ -31,6 +35,7 @@ const DefaultMediaWait = 5 * time.Second
 type Config struct {
 	Repos      []string // alpine_repo=, split on ","; empty = scan media for .boot_repository
 	Apkovl     string   // apkovl=: URL, dev[:fstype]:relpath or path; "" = auto
+	ApkovlKey  string   // apkovl_key=: password file for an encrypted apkovl, path or dev[:fstype]:relpath
 	NoApkovl   bool     // noapkovl (or apkovl=no): boot without an overlay
 	Pkgs       []string // pkgs=a,b
 	Modules    []string // modules=a,b: loaded early
@@ -55,6 +60,8 @@ type Config struct {
 	UnmountMedia bool          // ramboot.media=unmount: unmount the boot media before handover
 	Strict       bool          // ramboot.strict: a world package that cannot be installed is fatal
 	Prefer       []string      // ramboot.prefer=LABEL=x,UUID=y,vdb: media matching a hint come first
+	// PromptTimeout bounds the console password prompt (ramboot.prompt_timeout=SECONDS; 0 = no prompt).
+	PromptTimeout time.Duration
 
 	// ModParams holds module parameters given as module.param=value (what modprobe reads from
 	// /proc/cmdline), keyed by module name with - and _ equivalent.
@@ -67,7 +74,7 @@ type Config struct {
 // (the kernel passes them through), which Alpine's unquoted `set --` does not honour. Unknown
 // parameters are ignored, as the kernel does.
 func ParseCmdline(line string) Config {
-	c := Config{Init: "/sbin/init", MediaWait: DefaultMediaWait, PanicDelay: DefaultPanicDelay}
+	c := Config{Init: "/sbin/init", MediaWait: DefaultMediaWait, PanicDelay: DefaultPanicDelay, PromptTimeout: DefaultPromptTimeout}
 	for _, w := range splitWords(line) {
 		name, value, hasValue := strings.Cut(w, "=")
 		switch name {
@@ -115,7 +122,7 @@ func known(name string) bool {
 	switch name {
 	case "alpine_repo", "apkovl", "pkgs", "modules", "blacklist", "usbdelay", "debug_init", "quiet",
 		"init", "init_args", "panic", "rootflags", "root_size", "ssh_key", "keep_apk_new", "ip",
-		"ramboot.wait", "ramboot.media", "ramboot.strict", "ramboot.prefer":
+		"apkovl_key", "ramboot.wait", "ramboot.media", "ramboot.strict", "ramboot.prefer", "ramboot.prompt_timeout":
 		return true
 	}
 	return false
@@ -133,6 +140,11 @@ func (c *Config) set(name, value string) {
 		c.Apkovl, c.NoApkovl = value, value == "no" || value == "none"
 		if c.NoApkovl {
 			c.Apkovl = ""
+		}
+	case "apkovl_key":
+		c.ApkovlKey = ""
+		if value != "yes" && value != "no" {
+			c.ApkovlKey = value
 		}
 	case "pkgs":
 		c.Pkgs = append(c.Pkgs, splitList(value)...)
@@ -178,6 +190,8 @@ func (c *Config) set(name, value string) {
 		default:
 			c.Warnings = append(c.Warnings, fmt.Sprintf("ramboot.media=%s: want keep or unmount", value))
 		}
+	case "ramboot.prompt_timeout":
+		c.PromptTimeout = c.seconds(name, value, DefaultPromptTimeout)
 	case "ramboot.strict":
 		c.Strict = yes
 	case "ramboot.prefer":

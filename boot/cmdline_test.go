@@ -19,7 +19,7 @@ func TestParseCmdline(t *testing.T) {
 		line string
 		want Config
 	}{
-		{"", Config{Init: "/sbin/init", MediaWait: DefaultMediaWait, PanicDelay: DefaultPanicDelay}},
+		{"", Config{Init: "/sbin/init", MediaWait: DefaultMediaWait, PanicDelay: DefaultPanicDelay, PromptTimeout: DefaultPromptTimeout}},
 		{"BOOT_IMAGE=/boot/vmlinuz-lts root=/dev/sda foo=bar nomodeset", def},
 		// Alpine's ISO default.
 		{"modules=loop,squashfs,sd-mod,usb-storage quiet", with(func(c *Config) {
@@ -66,6 +66,14 @@ func TestParseCmdline(t *testing.T) {
 		{"ssh_key=https://example.org/key.pub", with(func(c *Config) { c.SSHKey = "https://example.org/key.pub" })},
 		{`ssh_key="ssh-ed25519 AAAAC3 me@host"`, with(func(c *Config) { c.SSHKey = "ssh-ed25519 AAAAC3 me@host" })},
 		{"keep_apk_new", with(func(c *Config) { c.KeepApkNew = true })},
+		{"apkovl_key=/etc/ovl.key", with(func(c *Config) { c.ApkovlKey = "/etc/ovl.key" })},
+		{"apkovl_key=vdb:vfat:keys/h.pass", with(func(c *Config) { c.ApkovlKey = "vdb:vfat:keys/h.pass" })},
+		{"apkovl_key=/k noapkovl_key", def},
+		{"ramboot.prompt_timeout=5", with(func(c *Config) { c.PromptTimeout = 5 * time.Second })},
+		{"ramboot.prompt_timeout=0", with(func(c *Config) { c.PromptTimeout = 0 })},
+		{"ramboot.prompt_timeout=never", with(func(c *Config) {
+			c.Warnings = []string{"ramboot.prompt_timeout=never: want seconds"}
+		})},
 		{"ip=dhcp", with(func(c *Config) { c.IP = "dhcp" })},
 		{"ip=10.0.0.2::10.0.0.1:255.255.255.0::eth0:none", with(func(c *Config) { c.IP = "10.0.0.2::10.0.0.1:255.255.255.0::eth0:none" })},
 		{"ramboot.wait=1.5 ramboot.media=unmount ramboot.strict", with(func(c *Config) {

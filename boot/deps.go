@@ -40,7 +40,7 @@ type MediaRequest struct {
 	// uevent listener is open: a device that appeared between the coldplug walk and the
 	// listener would otherwise never get its driver.
 	Rescan func()
-	Log       func(format string, args ...any)
+	Log    func(format string, args ...any)
 }
 
 // MediaResult lists the media kept mounted and why every candidate was or was not chosen.
@@ -52,8 +52,15 @@ type MediaResult struct {
 
 // OverlayChoice is the chosen apkovl and the explanation for every candidate.
 type OverlayChoice struct {
-	Path string
-	Log  []string
+	Path    string
+	Log     []string
+	Ignored []string // "path: ignored: why" for leftovers that look like apkovls (lbu temp files, .new)
+}
+
+// OverlayOptions are the boot's inputs to restoring an apkovl.
+type OverlayOptions struct {
+	KeyFile       string        // password file of an encrypted apkovl (apkovl_key=), "" = none
+	PromptTimeout time.Duration // bound of the console password prompt; 0 = never prompt
 }
 
 // InstallRequest is the world install into the new root (internal/apkinstall.Add, diskless mode).
@@ -80,10 +87,11 @@ type InstallResult struct {
 type Deps struct {
 	LoadIndex func(modulesDir string) (coldplug.Index, error)
 	Media     func(ctx context.Context, req MediaRequest) (*MediaResult, error)
-	// ChooseOverlay picks among the media's apkovls deterministically.
-	ChooseOverlay func(media []Medium) OverlayChoice
+	// ChooseOverlay picks among the media's apkovls deterministically; one named after hostname
+	// (if not "") wins.
+	ChooseOverlay func(media []Medium, hostname string) OverlayChoice
 	// RestoreOverlay unpacks an apkovl into root and returns the root-relative paths placed.
-	RestoreOverlay func(path, root string) (placed, refused []string, err error)
+	RestoreOverlay func(path, root string, opts OverlayOptions) (placed, refused []string, err error)
 	// Backups lists lbu backups for the overlay's host on its medium, newest first.
 	Backups func(mediaDir, host string) ([]string, error)
 	Install func(ctx context.Context, req InstallRequest) (*InstallResult, error)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestHandoverRefuses(t *testing.T) {
@@ -172,11 +174,28 @@ func TestChooseOverlayPreferred(t *testing.T) {
 		{Device: "/dev/vda", Mountpoint: a, Apkovls: []string{filepath.Join(a, "old.apkovl.tar.gz")}},
 		{Device: "/dev/sdb", Mountpoint: b, Apkovls: []string{filepath.Join(b, "new.apkovl.tar.gz")}},
 	}
-	if got := choose(media).Path; got != filepath.Join(b, "new.apkovl.tar.gz") {
+	if got := choose(media, "").Path; got != filepath.Join(b, "new.apkovl.tar.gz") {
 		t.Errorf("ChooseOverlay(no preference) = %q, want the newest", got)
 	}
+	if got := choose(media, "old").Path; got != filepath.Join(a, "old.apkovl.tar.gz") {
+		t.Errorf("ChooseOverlay(hostname old) = %q, want the one named after the host", got)
+	}
 	media[0].Preferred = true
-	if got := choose(media).Path; got != filepath.Join(a, "old.apkovl.tar.gz") {
+	if got := choose(media, "").Path; got != filepath.Join(a, "old.apkovl.tar.gz") {
 		t.Errorf("ChooseOverlay(vda preferred) = %q, want the preferred medium's", got)
+	}
+	// Leftovers on any medium are named with the reason, and never chosen.
+	writeTree(t, b, map[string][]byte{"newest.apkovl.tar.gz.new": []byte("x"), ".lbu-commit-1.tmp": []byte("x")}, nil)
+	media[0].Preferred = false
+	ch := choose(media, "")
+	if got := ch.Path; got != filepath.Join(b, "new.apkovl.tar.gz") {
+		t.Errorf("ChooseOverlay(with leftovers) = %q, want the newest real apkovl", got)
+	}
+	want := []string{
+		filepath.Join(b, ".lbu-commit-1.tmp") + ": ignored: temporary file of an interrupted lbu commit",
+		filepath.Join(b, "newest.apkovl.tar.gz.new") + `: ignored: leftover temporary file (suffix "new" is not a cipher)`,
+	}
+	if diff := cmp.Diff(want, ch.Ignored); diff != "" {
+		t.Errorf("ChooseOverlay(with leftovers).Ignored mismatch (-want +got):\n%s", diff)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ramboot/ramboot/internal/tmpfs"
+	"github.com/ramboot/ramboot/overlay"
 )
 
 // ExpandApkovlURL substitutes Alpine's {MAC} and {UUID} placeholders in an apkovl URL.
@@ -31,9 +32,8 @@ func firstMAC(sysRoot string) string {
 	return ""
 }
 
-// apkovlPath resolves apkovl= to a file path in the initramfs: "dev:relpath" and
-// "dev:fstype:relpath" mount the device read-only at /media/<dev> (unless a medium is already
-// there); anything else is a path. URLs need network boot.
+// apkovlPath resolves apkovl= to a file path in the initramfs (see mediaFile); the device it
+// mounted for it is unmounted after the install, as Alpine does. URLs need network boot.
 func (s *state) apkovlPath(v string) (string, error) {
 	e := s.env
 	if isURL(v) {
@@ -41,9 +41,22 @@ func (s *state) apkovlPath(v string) (string, error) {
 		url := ExpandApkovlURL(v, firstMAC(e.path("sys")), strings.TrimSpace(string(uuid)))
 		return "", fmt.Errorf("apkovl=%s: fetching an overlay needs network boot (not supported yet)", url)
 	}
+	p, mnt, err := s.mediaFile("apkovl", v)
+	if mnt != "" {
+		s.ovlMount = mnt
+	}
+	return p, err
+}
+
+// mediaFile resolves a file named on the command line (param=v): "dev:relpath" and
+// "dev:fstype:relpath" are on a device, mounted read-only at /media/<dev> unless a medium or an
+// earlier such mount is already there; anything else is a path in the initramfs. mnt is the
+// directory this call mounted ("" = none), for the caller to unmount.
+func (s *state) mediaFile(param, v string) (path, mnt string, err error) {
+	e := s.env
 	parts := strings.Split(v, ":")
 	if len(parts) < 2 || len(parts) > 3 {
-		return e.path(v), nil
+		return e.path(v), "", nil
 	}
 	dev, rel, fstype := parts[0], parts[len(parts)-1], ""
 	if len(parts) == 3 {
@@ -52,12 +65,15 @@ func (s *state) apkovlPath(v string) (string, error) {
 	name := filepath.Base(dev)
 	for _, m := range s.media {
 		if filepath.Base(m.Device) == name {
-			return filepath.Join(m.Mountpoint, rel), nil
+			return filepath.Join(m.Mountpoint, rel), "", nil
 		}
 	}
-	mnt := e.path("media/" + name)
-	if err := os.MkdirAll(mnt, 0o755); err != nil {
-		return "", err
+	dir := e.path("media/" + name)
+	if dir == s.ovlMount || dir == s.keyMount {
+		return filepath.Join(dir, rel), "", nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
 	}
 	src := dev
 	if !strings.HasPrefix(src, "/") {
@@ -68,11 +84,37 @@ func (s *state) apkovlPath(v string) (string, error) {
 			e.Log.Warnf("overlay", "%v", err)
 		}
 	}
-	if err := e.Actions.Mount(e.path(src), mnt, fstype, MSRdonly, ""); err != nil {
-		return "", fmt.Errorf("apkovl=%s: %w", v, err)
+	if err := e.Actions.Mount(e.path(src), dir, fstype, MSRdonly, ""); err != nil {
+		return "", "", fmt.Errorf("%s=%s: %w", param, v, err)
 	}
-	s.ovlMount = mnt
-	return filepath.Join(mnt, rel), nil
+	return filepath.Join(dir, rel), dir, nil
+}
+
+// overlayOptions returns the restore options for path. The key file (apkovl_key=) is looked up
+// only for an encrypted apkovl, once; if it cannot be found the console prompt is the only way.
+func (s *state) overlayOptions(path string, rep *OverlayReport) OverlayOptions {
+	o := OverlayOptions{PromptTimeout: s.cfg.PromptTimeout}
+	if s.cfg.ApkovlKey == "" || overlay.CipherOf(path) == "" {
+		return o
+	}
+	if !s.keyResolved {
+		s.keyResolved = true
+		p, mnt, err := s.mediaFile("apkovl_key", s.cfg.ApkovlKey)
+		s.keyMount = mnt
+		if err == nil {
+			_, err = os.Stat(p)
+		}
+		if err != nil {
+			msg := fmt.Sprintf("apkovl_key=%s: %v", s.cfg.ApkovlKey, err)
+			s.env.Log.Warnf("overlay", "%s", msg)
+			rep.Log = append(rep.Log, msg)
+		} else {
+			s.keyFile = p
+			rep.KeyFile = s.env.rel(p)
+		}
+	}
+	o.KeyFile = s.keyFile
+	return o
 }
 
 // clearDir removes everything inside dir (a failed overlay's partial extraction).
@@ -86,6 +128,22 @@ func clearDir(dir string) error {
 		errs = append(errs, os.RemoveAll(filepath.Join(dir, en.Name())))
 	}
 	return errors.Join(errs...)
+}
+
+// hostname is the machine's name if the kernel knows one before the overlay sets it: the
+// hostname field of ip= (client:server:gw:netmask:HOSTNAME:…), else the kernel's own unless it
+// is a placeholder. Alpine's initramfs has none and ignores ip='s; usually this is "".
+func (s *state) hostname() string {
+	if f := strings.Split(s.cfg.IP, ":"); len(f) >= 5 && f[4] != "" {
+		return f[4]
+	}
+	b, _ := os.ReadFile(s.env.path("proc/sys/kernel/hostname"))
+	switch h := strings.TrimSpace(string(b)); h {
+	case "", "(none)", "localhost":
+		return ""
+	default:
+		return h
+	}
 }
 
 // ovlHost is the host part of NAME.apkovl.tar.gz[.cipher].
@@ -123,8 +181,18 @@ func restoreOverlay(ctx context.Context, s *state) error {
 			path, rep.Source = p, "cmdline"
 		}
 	case e.Deps.ChooseOverlay != nil:
-		c := e.Deps.ChooseOverlay(s.media)
-		rep.Log = c.Log
+		host := s.hostname()
+		if host != "" {
+			rep.Log = append(rep.Log, "hostname "+host+" (an apkovl named after it is preferred)")
+		}
+		c := e.Deps.ChooseOverlay(s.media, host)
+		// Leftovers (an interrupted lbu commit's .lbu-*.tmp, a stale .new, which Alpine would try
+		// to decrypt and fail on) are never used; say so, the user may think it is their config.
+		for _, l := range c.Ignored {
+			e.Log.Warnf("overlay", "%s", e.rel(l))
+			rep.Log = append(rep.Log, e.rel(l))
+		}
+		rep.Log = append(rep.Log, c.Log...)
 		for _, l := range c.Log {
 			e.Log.Debugf("overlay", "%s", l)
 		}
@@ -132,6 +200,15 @@ func restoreOverlay(ctx context.Context, s *state) error {
 			path, rep.Source = c.Path, "media"
 		}
 	}
+	defer func() {
+		// A device mounted only to read the key (apkovl_key=dev:path): the restore is done with it.
+		if s.keyMount != "" {
+			if err := e.Actions.Unmount(s.keyMount, 0); err != nil {
+				e.Log.Warnf("overlay", "unmount %s: %v", e.rel(s.keyMount), err)
+			}
+			s.keyMount = ""
+		}
+	}()
 	if path != "" {
 		err := s.restoreOne(path, rep)
 		if err != nil && e.Deps.Backups != nil {
@@ -203,7 +280,7 @@ func (s *state) restoreOne(path string, rep *OverlayReport) error {
 	if e.Deps.RestoreOverlay == nil {
 		return fmt.Errorf("no overlay restore configured")
 	}
-	placed, refused, err := e.Deps.RestoreOverlay(path, s.newRoot)
+	placed, refused, err := e.Deps.RestoreOverlay(path, s.newRoot, s.overlayOptions(path, rep))
 	if err != nil {
 		if cerr := clearDir(s.newRoot); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("clearing the partial restore: %w", cerr))

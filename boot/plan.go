@@ -175,14 +175,17 @@ type state struct {
 	mods    *moduleLog       // every module loaded, for the report
 	modCopy chan error       // background copy of the modules into the new root
 
-	media      []Medium
-	repos      []string // repository dirs used for the install (absolute)
-	newRoot    string
-	overlay    string   // apkovl restored ("" = none)
-	placed     []string // overlay file list (root-relative)
-	defaultSvc bool     // no overlay or etc/.default_boot_services: add Alpine's default services
-	ovlMount   string   // temporary mount for apkovl=dev:path, unmounted after the install
-	lastTried  string   // last apkovl restore attempted (fallback looks for its backups)
+	media       []Medium
+	repos       []string // repository dirs used for the install (absolute)
+	newRoot     string
+	overlay     string   // apkovl restored ("" = none)
+	placed      []string // overlay file list (root-relative)
+	defaultSvc  bool     // no overlay or etc/.default_boot_services: add Alpine's default services
+	ovlMount    string   // temporary mount for apkovl=dev:path, unmounted after the install
+	lastTried   string   // last apkovl restore attempted (fallback looks for its backups)
+	keyResolved bool     // apkovl_key= looked up (once, for the first encrypted apkovl)
+	keyFile     string   // its path ("" = none found)
+	keyMount    string   // device mounted only for the key, unmounted after the overlay phase
 }
 
 func (s *state) note(format string, args ...any) {

@@ -49,6 +49,7 @@ type OverlayReport struct {
 	Placed   int      `json:"files_placed"`
 	Refused  []string `json:"refused,omitempty"`
 	Fallback []string `json:"fallback,omitempty"` // why earlier choices were abandoned
+	KeyFile  string   `json:"key_file,omitempty"` // password file used for an encrypted apkovl (apkovl_key=)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ramboot/ramboot/internal/coldplug"
+	"github.com/ramboot/ramboot/overlay"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -215,6 +217,8 @@ func newHarness(t *testing.T, sc scenario) *harness {
 	}
 	deps := DefaultDeps(&bytes.Buffer{}, "x86_64")
 	deps.LoadIndex = func(dir string) (coldplug.Index, error) { return newFakeIndex(dir), nil }
+	// No console to prompt on, whatever the test binary's stdin is: a headless machine.
+	deps.RestoreOverlay = restoreOverlayWith(nil, nil, "x86_64")
 	deps.Media = func(ctx context.Context, req MediaRequest) (*MediaResult, error) {
 		res := &MediaResult{}
 		if req.Rescan != nil {
@@ -411,6 +415,13 @@ func TestBootScenarios(t *testing.T) {
 		"etc/fstab":        "/dev/cdrom\t/media/cdrom\tiso9660\tnoauto,ro 0 0\ntmpfs\t/\ttmpfs\trw,size=512m 0 0\n",
 		"root/":            "",
 	}
+	encrypted := func(files map[string]string, password string) []byte {
+		var b bytes.Buffer
+		if err := overlay.Encrypt(&b, tarGz(t, files), "aes-256-cbc", []byte(password), rand.Reader); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
 	withMarker := map[string]string{"etc/": "", "etc/.default_boot_services": "", "etc/hostname": "marked\n"}
 	old, new := time.Unix(1600000000, 0), time.Unix(1700000000, 0)
 	scenarios := []scenario{
@@ -528,6 +539,37 @@ func TestBootScenarios(t *testing.T) {
 			cmdline: "panic=0 noapkovl",
 			media:   []fakeMedium{repoMedium("vda", nil)},
 			noInit:  true,
+		},
+		{
+			// An encrypted apkovl opened with the key file from the initramfs (apkovl_key=PATH);
+			// leftovers next to it (a stale .new, an interrupted lbu commit) are named, not used.
+			name:    "encrypted-apkovl-key",
+			cmdline: "apkovl_key=/etc/ovl.pass console=ttyS0",
+			media: []fakeMedium{func() fakeMedium {
+				m := repoMedium("vda", map[string][]byte{
+					"myhost.apkovl.tar.gz.aes-256-cbc": encrypted(myhost, "s3cret"),
+					"myhost.apkovl.tar.gz.new":         tarGz(t, withMarker),
+					".lbu-commit-42.tmp":               []byte("partial"),
+				})
+				m.mtimes = map[string]time.Time{"myhost.apkovl.tar.gz.aes-256-cbc": old, "myhost.apkovl.tar.gz.new": new}
+				return m
+			}()},
+			files: map[string][]byte{"etc/ovl.pass": []byte("s3cret\n")},
+		},
+		{
+			// The key on a device discovery did not keep (apkovl_key=DEV:FSTYPE:RELPATH): mounted
+			// read-only for the restore, unmounted after it.
+			name:    "encrypted-apkovl-key-on-device",
+			cmdline: "apkovl_key=vdb:ext4:keys/myhost.pass",
+			media:   []fakeMedium{repoMedium("vda", map[string][]byte{"myhost.apkovl.tar.gz.aes-256-cbc": encrypted(myhost, "s3cret")})},
+			files:   map[string][]byte{"media/vdb/keys/myhost.pass": []byte("s3cret\n")},
+		},
+		{
+			// Encrypted, no key file, no interactive console: no prompt (nobody would answer), the
+			// boot goes on at once without the overlay.
+			name:    "encrypted-apkovl-headless",
+			cmdline: "apkovl_key=/etc/missing.pass ip=::::myhost::none",
+			media:   []fakeMedium{repoMedium("vda", map[string][]byte{"myhost.apkovl.tar.gz.aes-256-cbc": encrypted(myhost, "s3cret")})},
 		},
 		{
 			// alpine_repo= names the repository; init= is honoured.

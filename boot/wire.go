@@ -14,60 +14,86 @@ import (
 	"github.com/ramboot/ramboot/internal/kmod"
 	"github.com/ramboot/ramboot/internal/uevent"
 	"github.com/ramboot/ramboot/overlay"
+	"golang.org/x/sys/unix"
 )
-
-// passwordTimeout bounds the console password prompt of an encrypted apkovl, so an unattended
-// machine boots on (falling back) instead of waiting for a password nobody types.
-const passwordTimeout = 60 * time.Second
 
 // DefaultDeps wires the real ramboot packages: internal/kmod, internal/coldplug (via the plan),
 // internal/bootmedia with a netlink uevent listener, overlay and internal/apkinstall. console is
-// where password prompts go.
+// where password prompts go; they are read from stdin (the console) when it is a terminal.
 func DefaultDeps(console io.Writer, arch string) Deps {
 	return Deps{
-		LoadIndex: func(dir string) (coldplug.Index, error) { return kmod.Load(dir) },
-		Media:     findMediaReal,
-		ChooseOverlay: func(media []Medium) OverlayChoice {
-			var cands []overlay.Candidate
-			var log []string
-			// An overlay on a preferred medium (ramboot.prefer=) beats those elsewhere.
-			var preferred []Medium
-			for _, m := range media {
-				if m.Preferred && len(m.Apkovls) > 0 {
-					preferred = append(preferred, m)
-				}
-			}
-			if len(preferred) > 0 {
-				log = append(log, "overlays on preferred media only (ramboot.prefer=)")
-				media = preferred
-			}
-			for _, m := range media {
-				c, err := overlay.FindCandidates(m.Mountpoint)
-				if err != nil {
-					log = append(log, fmt.Sprintf("%s: %v", m.Mountpoint, err))
-				}
-				cands = append(cands, c...)
-			}
-			best, clog := overlay.Choose(cands, "")
-			log = append(log, clog...)
-			if best == nil {
-				return OverlayChoice{Log: log}
-			}
-			return OverlayChoice{Path: best.Path, Log: log}
-		},
-		RestoreOverlay: func(path, root string) ([]string, []string, error) {
-			res, err := overlay.Restore(path, root, overlay.RestoreOptions{
-				Password: overlay.ConsolePrompt(os.Stdin, console, passwordTimeout),
-				Arch:     arch,
-			})
-			if err != nil {
-				return nil, nil, err
-			}
-			return res.Placed, res.Refused, nil
-		},
-		Backups: overlay.Backups,
-		Install: InstallApk,
+		LoadIndex:      func(dir string) (coldplug.Index, error) { return kmod.Load(dir) },
+		Media:          findMediaReal,
+		ChooseOverlay:  chooseOverlay,
+		RestoreOverlay: restoreOverlayWith(os.Stdin, console, arch),
+		Backups:        overlay.Backups,
+		Install:        InstallApk,
 	}
+}
+
+// chooseOverlay scans the media for apkovls (overlay.Scan: leftovers such as lbu's temporary
+// files or a stale .new are listed with the reason, never chosen) and picks one deterministically.
+func chooseOverlay(media []Medium, hostname string) OverlayChoice {
+	var ch OverlayChoice
+	var cands []overlay.Candidate
+	// An overlay on a preferred medium (ramboot.prefer=) beats those elsewhere.
+	var preferred []Medium
+	for _, m := range media {
+		if m.Preferred && len(m.Apkovls) > 0 {
+			preferred = append(preferred, m)
+		}
+	}
+	if len(preferred) > 0 {
+		ch.Log = append(ch.Log, "overlays on preferred media only (ramboot.prefer=)")
+	}
+	for _, m := range media {
+		c, ignored, err := overlay.Scan(m.Mountpoint)
+		if err != nil {
+			ch.Log = append(ch.Log, fmt.Sprintf("%s: %v", m.Mountpoint, err))
+		}
+		// Leftovers are reported from every medium, preferred or not.
+		ch.Ignored = append(ch.Ignored, ignored...)
+		if len(preferred) == 0 || m.Preferred && len(m.Apkovls) > 0 {
+			cands = append(cands, c...)
+		}
+	}
+	best, clog := overlay.Choose(cands, hostname)
+	ch.Log = append(ch.Log, clog...)
+	if best != nil {
+		ch.Path = best.Path
+	}
+	return ch
+}
+
+// restoreOverlayWith restores apkovls with overlay.Restore, asking for a password on in/out when
+// an encrypted one cannot be opened with the key file.
+func restoreOverlayWith(in *os.File, out io.Writer, arch string) func(path, root string, o OverlayOptions) ([]string, []string, error) {
+	return func(path, root string, o OverlayOptions) ([]string, []string, error) {
+		res, err := overlay.Restore(path, root, overlay.RestoreOptions{
+			KeyFile:  o.KeyFile,
+			Password: consolePassword(in, out, o.PromptTimeout),
+			Arch:     arch,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		return res.Placed, res.Refused, nil
+	}
+}
+
+// consolePassword is the console password prompt, or nil (no prompt at all) when timeout is 0 or
+// in is not an interactive terminal: a headless machine (no console, /dev/null, a pipe) must not
+// wait for a password nobody can type.
+func consolePassword(in *os.File, out io.Writer, timeout time.Duration) func(string) ([]byte, error) {
+	if in == nil || out == nil || timeout <= 0 || !isTerminal(in) {
+		return nil
+	}
+	return overlay.ConsolePrompt(in, out, timeout)
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // InstallApk installs the world with internal/apkinstall in diskless mode (Alpine's

@@ -1,7 +1,9 @@
 package boot
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/ramboot/ramboot/internal/bootmedia"
 	"github.com/ramboot/ramboot/internal/coldplug"
+	"golang.org/x/sys/unix"
 )
 
 // TestMediaRescan: a device that appeared after the coldplug walk (before the uevent listener
@@ -82,6 +85,67 @@ func TestInstallOptions(t *testing.T) {
 		if !o.Diskless || !o.InitDB || o.Root != "/sysroot" || len(o.Repos) != 1 || o.Repos[0].Path != "/media/vda/apks" ||
 			strings.Join(o.OverlayPaths, " ") != "etc/hostname" {
 			t.Errorf("apkOptions(KeepApkNew=%v) = %+v, want diskless, initdb, the root, repository and overlay paths", tc.keep, o)
+		}
+	}
+}
+
+// openPTY returns the master and slave of a new pseudo terminal.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("prerequisite missing: /dev/ptmx (%v)", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlockpt: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("ptsname: %v", err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("prerequisite missing: /dev/pts/%d (%v)", n, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return m, s
+}
+
+// TestConsolePassword: the password prompt exists only on an interactive console and with a
+// timeout; it gives up after ramboot.prompt_timeout instead of hanging.
+func TestConsolePassword(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	_, tty := openPTY(t)
+	var out bytes.Buffer
+	tests := []struct {
+		name    string
+		in      *os.File
+		timeout time.Duration
+		want    bool // a prompt function is returned
+	}{
+		{"no console", nil, time.Second, false},
+		{"pipe, not a terminal", pr, time.Second, false},
+		{"terminal, timeout 0", tty, 0, false},
+		{"terminal", tty, 150 * time.Millisecond, true},
+	}
+	for _, tc := range tests {
+		f := consolePassword(tc.in, &out, tc.timeout)
+		if (f != nil) != tc.want {
+			t.Errorf("consolePassword(%s) = %v, want a prompt: %v", tc.name, f != nil, tc.want)
+		}
+		if f == nil {
+			continue
+		}
+		start := time.Now()
+		_, err := f("Password: ")
+		if took := time.Since(start); err == nil || took < tc.timeout || took > tc.timeout+2*time.Second {
+			t.Errorf("prompt(%s) = %v after %v, want a timeout error after %v", tc.name, err, took, tc.timeout)
 		}
 	}
 }

@@ -67,7 +67,8 @@ func ParseName(name string) (host, cipher string, ok bool, why string) {
 
 // Scan lists the top-level regular files of mediaDir whose names match *.apkovl.tar.gz* (the
 // pattern Alpine's nlplug-findfs uses). Proper overlays are returned sorted by file name;
-// everything that matched the pattern but is not an overlay is described in ignored.
+// everything that matched the pattern but is not an overlay, and lbu's temporary files
+// (.lbu-*.tmp, left by an interrupted commit), are described in ignored, sorted.
 func Scan(mediaDir string) (cands []Candidate, ignored []string, err error) {
 	ents, err := os.ReadDir(mediaDir)
 	if err != nil {
@@ -76,6 +77,9 @@ func Scan(mediaDir string) (cands []Candidate, ignored []string, err error) {
 	for _, e := range ents {
 		name := e.Name()
 		if !strings.Contains(name, Suffix) {
+			if strings.HasPrefix(name, ".lbu-") && strings.HasSuffix(name, ".tmp") {
+				ignored = append(ignored, fmt.Sprintf("%s: ignored: temporary file of an interrupted lbu commit", filepath.Join(mediaDir, name)))
+			}
 			continue
 		}
 		p := filepath.Join(mediaDir, name)

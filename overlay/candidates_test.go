@@ -54,6 +54,8 @@ func TestScanIgnoresLeftovers(t *testing.T) {
 	touch(t, dir, "a.apkovl.tar.gz.aes-256-cbc", t0)
 	touch(t, dir, "a.apkovl.tar.gz.new", t0)
 	touch(t, dir, ".lbu-a.apkovl.tar.gz.tmp", t0)
+	touch(t, dir, ".lbu-commit-123.tmp", t0) // internal/lbu's temporary name: no apkovl suffix
+	touch(t, dir, ".lbu-other", t0)
 	touch(t, dir, "a.20240101000000.tar.gz", t0)
 	os.Mkdir(filepath.Join(dir, "d.apkovl.tar.gz"), 0755)
 	cands, ignored, err := Scan(dir)
@@ -68,8 +70,14 @@ func TestScanIgnoresLeftovers(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Scan candidates (-want +got):\n%s", d)
 	}
-	if len(ignored) != 3 {
-		t.Errorf("Scan ignored = %q, want 3 entries (.new, hidden temp, directory)", ignored)
+	wantIgnored := []string{
+		filepath.Join(dir, ".lbu-a.apkovl.tar.gz.tmp") + ": ignored: hidden file (temporary or metadata)",
+		filepath.Join(dir, ".lbu-commit-123.tmp") + ": ignored: temporary file of an interrupted lbu commit",
+		filepath.Join(dir, "a.apkovl.tar.gz.new") + `: ignored: leftover temporary file (suffix "new" is not a cipher)`,
+		filepath.Join(dir, "d.apkovl.tar.gz") + ": ignored: not a regular file",
+	}
+	if d := cmp.Diff(wantIgnored, ignored); d != "" {
+		t.Errorf("Scan ignored (-want +got):\n%s", d)
 	}
 	for _, i := range ignored {
 		if !strings.Contains(i, "ignored:") {
