@@ -148,4 +148,15 @@ func TestConsolePassword(t *testing.T) {
 			t.Errorf("prompt(%s) = %v after %v, want a timeout error after %v", tc.name, err, took, tc.timeout)
 		}
 	}
+
+	// Someone at the console types the password.
+	master, tty2 := openPTY(t)
+	f := consolePassword(tty2, &out, 5*time.Second)
+	if f == nil {
+		t.Fatalf("consolePassword(terminal, 5s) = nil, want a prompt")
+	}
+	go master.Write([]byte("s3cret\n"))
+	if pw, err := f("Password: "); err != nil || string(pw) != "s3cret" {
+		t.Errorf("prompt(typed s3cret) = %q, %v, want \"s3cret\", nil", pw, err)
+	}
 }
