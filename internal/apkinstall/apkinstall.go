@@ -892,6 +892,13 @@ func (in *installer) installOne(ctx context.Context, ext *extract.Extractor, c s
 		// Runs while the writer goes on with later packages: it sees its package and
 		// everything before it extracted, as with apk (and possibly some later files).
 		in.seq.later(func() { in.runScript(ctx, entry, dp, "post-install", c) })
+		if runtime.GOMAXPROCS(0) == 1 {
+			// One CPU: overlapping gains nothing (the script and the extraction share
+			// it), so the script sees exactly what apk's would: later packages can
+			// make a script do more work (alpine-baselayout's runs /sbin/rc once
+			// openrc is there).
+			in.seq.wait()
+		}
 	}
 	return entry, nil
 }
