@@ -10,13 +10,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
 
-	"github.com/ramboot/ramboot/internal/coldplug"
 	"golang.org/x/sys/unix"
+
+	"github.com/ramboot/ramboot/internal/apkarch"
+	"github.com/ramboot/ramboot/internal/coldplug"
 )
 
 // Env is everything a boot needs from the outside world.
@@ -100,29 +101,8 @@ func (e *Env) defaults() {
 		e.AskShell = askConsole
 	}
 	if e.Arch == "" {
-		e.Arch = ApkArch(runtime.GOARCH)
+		e.Arch = apkarch.Runtime()
 	}
-}
-
-// ApkArch maps a GOARCH to apk's architecture name.
-func ApkArch(goarch string) string {
-	switch goarch {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	case "386":
-		return "x86"
-	case "arm":
-		return "armv7"
-	case "ppc64le":
-		return "ppc64le"
-	case "s390x":
-		return "s390x"
-	case "riscv64":
-		return "riscv64"
-	}
-	return goarch
 }
 
 // Phase is one named step of the boot.

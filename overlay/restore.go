@@ -8,12 +8,13 @@ import (
 	"io"
 	"os"
 	"path"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ramboot/ramboot/internal/apkarch"
 )
 
 // Restore extracts the overlay at ovlPath into root the way Alpine's initramfs does
@@ -384,7 +385,7 @@ func (x *extractor) fixups(arch string) error {
 		return nil
 	}
 	if arch == "" {
-		arch = RuntimeArch()
+		arch = apkarch.Runtime()
 	}
 	dfd, base, err := x.openParent("etc/apk/arch", false)
 	if err != nil {
@@ -401,22 +402,4 @@ func (x *extractor) fixups(arch string) error {
 		return fmt.Errorf("fix etc/apk/arch: %w", err)
 	}
 	return f.Close()
-}
-
-// RuntimeArch is the apk architecture name of the running binary (apk --print-arch).
-func RuntimeArch() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	case "386":
-		return "x86"
-	case "arm":
-		return "armv7"
-	case "loong64":
-		return "loongarch64"
-	default:
-		return runtime.GOARCH // ppc64le, s390x, riscv64 share apk's names
-	}
 }

@@ -13,14 +13,15 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
 
-	"github.com/ramboot/ramboot/boot"
-	"github.com/ramboot/ramboot/internal/lbu"
 	"golang.org/x/sys/unix"
+
+	"github.com/ramboot/ramboot/boot"
+	"github.com/ramboot/ramboot/internal/apkarch"
+	"github.com/ramboot/ramboot/internal/lbu"
 )
 
 func main() {
@@ -47,7 +48,7 @@ func pid1() {
 		Actions:       boot.NewUnixActions(),
 		Log:           log,
 		KernelRelease: kernelRelease(),
-		Arch:          boot.ApkArch(runtime.GOARCH),
+		Arch:          apkarch.Runtime(),
 		SelfExe:       "/proc/self/exe",
 		InitEnv:       initEnv(),
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ramboot/ramboot/internal/apkarch"
 	"github.com/ramboot/ramboot/internal/apkinstall/index"
 	"github.com/ramboot/ramboot/internal/apkinstall/sign"
 	"github.com/ramboot/ramboot/internal/testdata"
@@ -85,7 +86,7 @@ func TestBuildToolsCLI(t *testing.T) {
 // stubELF is a minimal static ELF executable header for the host arch.
 func stubELF(t *testing.T) []byte {
 	t.Helper()
-	m := map[string]elf.Machine{"x86_64": elf.EM_X86_64, "aarch64": elf.EM_AARCH64}[hostArch()]
+	m := map[string]elf.Machine{"x86_64": elf.EM_X86_64, "aarch64": elf.EM_AARCH64}[apkarch.Runtime()]
 	h := elf.Header64{Type: uint16(elf.ET_EXEC), Machine: uint16(m), Version: 1, Ehsize: 64}
 	copy(h.Ident[:], elf.ELFMAG)
 	h.Ident[elf.EI_CLASS], h.Ident[elf.EI_DATA], h.Ident[elf.EI_VERSION] = byte(elf.ELFCLASS64), byte(elf.ELFDATA2LSB), 1

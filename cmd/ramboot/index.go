@@ -8,18 +8,10 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/ramboot/ramboot/internal/apkarch"
 	"github.com/ramboot/ramboot/internal/apkinstall/index"
 	"github.com/ramboot/ramboot/internal/apkinstall/sign"
 )
-
-// isArch reports whether s is an apk architecture name (a repository subdirectory name).
-func isArch(s string) bool {
-	switch s {
-	case "x86_64", "x86", "aarch64", "armhf", "armv7", "ppc64le", "s390x", "riscv64", "loongarch64":
-		return true
-	}
-	return false
-}
 
 // cmdIndex is `apk index` + `abuild-sign`: it writes a (signed) APKINDEX.tar.gz for packages.
 func cmdIndex(args []string) int {
@@ -78,7 +70,7 @@ func cmdIndex(args []string) int {
 // is an arch (repositories are laid out as REPO/ARCH/APKINDEX.tar.gz), else the one arch the
 // non-noarch packages share.
 func guessArch(out string, apks []string) (string, error) {
-	if d := filepath.Base(filepath.Dir(out)); isArch(d) {
+	if d := filepath.Base(filepath.Dir(out)); apkarch.Known(d) {
 		return d, nil
 	}
 	seen := map[string]bool{}

@@ -4,11 +4,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ramboot/ramboot/internal/apkarch"
 	"github.com/ramboot/ramboot/internal/initramfs"
 )
 
@@ -18,23 +18,12 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-// hostArch maps GOARCH to the apk arch name.
-func hostArch() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	}
-	return runtime.GOARCH
-}
-
 // cmdInitramfs builds the initramfs: INIT_BINARY as /init, apk keys, kernel modules.
 func cmdInitramfs(args []string) int {
 	fs := flag.NewFlagSet("initramfs", flag.ContinueOnError)
 	out := fs.String("out", "", "output file (gzip newc cpio) (required)")
 	init := fs.String("init", "", "PID 1 binary to place at /init (required)")
-	arch := fs.String("arch", hostArch(), "target arch: x86_64 or aarch64 (the init binary is checked against it)")
+	arch := fs.String("arch", apkarch.Runtime(), "target arch: x86_64 or aarch64 (the init binary is checked against it)")
 	modDir := fs.String("modules-dir", "", "kernel modules tree lib/modules/RELEASE, or a root holding one (no modules when empty)")
 	keysDir := fs.String("keys-dir", "", "directory of apk *.pub keys for /etc/apk/keys (e.g. ../shared/alpine/keys)")
 	noDefaults := fs.Bool("no-default-modules", false, "include only the --module modules, not the boot-media default set")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ramboot/ramboot/internal/apkarch"
 	"github.com/ramboot/ramboot/internal/mediaimg"
 )
 
@@ -17,7 +18,7 @@ func cmdMedia(args []string) int {
 	kernel := fs.String("kernel", "", "kernel image, placed at /boot/vmlinuz (required)")
 	initrd := fs.String("initramfs", "", "initramfs, placed at /boot/initramfs (required)")
 	cmdline := fs.String("cmdline", "", "kernel command line, recorded in /boot/cmdline and /boot/syslinux/syslinux.cfg")
-	arch := fs.String("arch", hostArch(), "arch of a --repo directory not named after an arch")
+	arch := fs.String("arch", apkarch.Runtime(), "arch of a --repo directory not named after an arch")
 	size := fs.Int64("size", 0, "FAT image size in MiB (default: fit the content)")
 	label := fs.String("label", mediaimg.DefaultLabel, "volume label")
 	keysDir := fs.String("keys-dir", "", "require repository indexes to verify against these apk keys")

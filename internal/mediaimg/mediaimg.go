@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ramboot/ramboot/internal/apkarch"
 	"github.com/ramboot/ramboot/internal/apkinstall/index"
 	"github.com/ramboot/ramboot/internal/apkinstall/pkg"
 	"github.com/ramboot/ramboot/internal/apkinstall/sign"
@@ -62,15 +63,6 @@ type Result struct {
 
 // DefaultLabel is the volume label when none is given.
 const DefaultLabel = "RAMBOOT"
-
-// isArch reports whether s is an apk architecture name (a repository subdirectory name).
-func isArch(s string) bool {
-	switch s {
-	case "x86_64", "x86", "aarch64", "armhf", "armv7", "ppc64le", "s390x", "riscv64", "loongarch64":
-		return true
-	}
-	return false
-}
 
 // Build writes the image to out (via a temporary file renamed into place).
 func Build(out string, opts Options) (*Result, error) {
@@ -237,7 +229,7 @@ func planRepo(dir, top string, opts Options) ([]File, error) {
 	var arches []archDir
 	if _, err := os.Stat(filepath.Join(dir, "APKINDEX.tar.gz")); err == nil {
 		a := filepath.Base(filepath.Clean(dir))
-		if !isArch(a) {
+		if !apkarch.Known(a) {
 			a = opts.Arch
 		}
 		arches = append(arches, archDir{a, dir})
@@ -247,7 +239,7 @@ func planRepo(dir, top string, opts Options) ([]File, error) {
 			return nil, fmt.Errorf("repository %s: %w", dir, err)
 		}
 		for _, e := range ents {
-			if e.IsDir() && isArch(e.Name()) {
+			if e.IsDir() && apkarch.Known(e.Name()) {
 				if _, err := os.Stat(filepath.Join(dir, e.Name(), "APKINDEX.tar.gz")); err == nil {
 					arches = append(arches, archDir{e.Name(), filepath.Join(dir, e.Name())})
 				}
