@@ -560,6 +560,66 @@ func (b *budget) release(n int64) {
 	b.cond.Broadcast()
 }
 
+type job struct {
+	i    int // index in the changes
+	cost int64
+}
+
+// jobQueue holds the packages admitted under the memory budget (in install order) until a
+// worker takes one.
+type jobQueue struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	pending []job
+	closed  bool
+}
+
+func newJobQueue() *jobQueue {
+	q := &jobQueue{}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+func (q *jobQueue) push(j job) {
+	q.mu.Lock()
+	q.pending = append(q.pending, j)
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+func (q *jobQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
+// take returns the next job in install order, or with bigFirst the costliest one pending
+// (the earliest among equals); false once the queue is closed and empty. Every admitted job is
+// eventually taken, and in-order takers always get the one the writer needs next, so admitting
+// in order under the budget cannot deadlock.
+func (q *jobQueue) take(bigFirst bool) (job, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.pending) == 0 {
+		if q.closed {
+			return job{}, false
+		}
+		q.cond.Wait()
+	}
+	k := 0
+	if bigFirst {
+		for i, j := range q.pending {
+			if j.cost > q.pending[k].cost {
+				k = i
+			}
+		}
+	}
+	j := q.pending[k]
+	q.pending = append(q.pending[:k], q.pending[k+1:]...)
+	return j, true
+}
+
 // decodeAll starts the parallel decoders and returns one channel per change (nil for changes
 // that need no package file).
 func (in *installer) decodeAll(ctx context.Context, changes []solver.Change) ([]chan decoded, *budget) {
@@ -574,23 +634,18 @@ func (in *installer) decodeAll(ctx context.Context, changes []solver.Change) ([]
 	bud := newBudget(limit)
 	pool := &bufPool{max: int(limit / 4)}
 	chans := make([]chan decoded, len(changes))
-	type job struct {
-		i    int
-		cost int64
-	}
-	jobs := make(chan job)
+	q := newJobQueue()
 	for i, c := range changes {
 		if c.New != nil && c.New.InstalledSize > 0 {
 			chans[i] = make(chan decoded, 1)
 		}
 	}
 	go func() {
-		defer close(jobs)
+		defer q.close()
 		for i, c := range changes {
 			if chans[i] == nil {
 				continue
 			}
-			// Compressed file + inflated contents, capped so one huge package can still go alone.
 			// What a decoded package holds until written: its inflated data segment, about its
 			// installed size. (Compressed files go through one reused buffer per worker.) Capped
 			// so one huge package can still go alone.
@@ -599,22 +654,33 @@ func (in *installer) decodeAll(ctx context.Context, changes []solver.Change) ([]
 				chans[i] <- decoded{err: ctx.Err()}
 				continue
 			}
-			select {
-			case jobs <- job{i, cost}:
-			case <-ctx.Done():
-				bud.release(cost)
-				chans[i] <- decoded{err: ctx.Err()}
-			}
+			q.push(job{i, cost})
 		}
 	}()
 	for w := 0; w < workers; w++ {
+		// With several workers, one takes the biggest package admitted so far instead of the
+		// next in order: a big package (libcrypto3: 4.5 MB, the longest single decode) then
+		// starts at once instead of when the workers reach it, and is ready when the writer
+		// is; the others keep feeding the writer in order.
+		bigFirst := workers > 1 && w == 0
 		go func() {
 			var raw []byte // per worker, reused: compressed files are read whole
-			for j := range jobs {
-				p := changes[j.i].New
+			for {
+				j, ok := q.take(bigFirst)
+				if !ok {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					chans[j.i] <- decoded{err: err, cost: j.cost}
+					continue
+				}
 				var d decoded
-				d, raw = in.decodeOne(p, j.cost, pool, raw)
+				d, raw = in.decodeOne(changes[j.i].New, j.cost, pool, raw)
 				chans[j.i] <- d
+				// Let the writer (woken by the send, queued behind this goroutine) run now:
+				// with as many workers as CPUs it would otherwise wait for a preemption,
+				// up to 10 ms, while the package it needs sits decoded.
+				runtime.Gosched()
 			}
 		}()
 	}
