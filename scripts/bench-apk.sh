@@ -6,7 +6,7 @@
 # on a loaded one the numbers are mostly scheduling noise.
 #
 #   scripts/bench-apk.sh [RUNS]        (default 9 runs per side and world)
-# Env: RAMBOOT (binary, default bin/ramboot, built if missing), RAMBOOT_SHARED (default ../shared).
+# Env: RAMBOOT (binary to measure; default: built from this tree), RAMBOOT_SHARED (default ../shared).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-9}
@@ -30,8 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-RAMBOOT=${RAMBOOT:-bin/ramboot}
-if [ ! -x "$RAMBOOT" ]; then
+# Built from this tree unless RAMBOOT names a binary: a stale bin/ramboot would measure old code.
+if [ -z "${RAMBOOT:-}" ]; then
 	RAMBOOT=$WORK/ramboot
 	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$RAMBOOT" ./cmd/ramboot
 fi
