@@ -81,6 +81,9 @@ type InstallResult struct {
 	Installed []string
 	Dropped   []string
 	Failed    []string
+	// TimingsMS splits the install's wall time (indexes, solve, commit, scripts, triggers,
+	// database, total) for the boot report.
+	TimingsMS map[string]float64
 }
 
 // Deps are the other packages the plan uses. A nil entry disables that step with a note.

@@ -94,6 +94,10 @@ func TestBootRealInstall(t *testing.T) {
 	if len(res.Report.Dropped)+len(res.Report.Failed) == 0 || !strings.Contains(strings.Join(append(res.Report.Dropped, res.Report.Failed...), " "), "no-such-package") {
 		t.Errorf("dropped/failed = %q/%q, want no-such-package named", res.Report.Dropped, res.Report.Failed)
 	}
+	// Where the install's time went reaches the report (apkinstall.Timings).
+	if tot, commit := res.Report.InstallMS["total"], res.Report.InstallMS["commit"]; tot <= 0 || commit <= 0 || commit > tot {
+		t.Errorf("install timings = %v, want total > 0 and 0 < commit <= total", res.Report.InstallMS)
+	}
 	var worldPhase PhaseReport
 	for _, p := range res.Report.Phases {
 		if p.Name == "world" {

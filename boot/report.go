@@ -25,9 +25,11 @@ type Report struct {
 	Installed      []string       `json:"installed,omitempty"`
 	Dropped        []string       `json:"dropped,omitempty"`
 	Failed         []string       `json:"failed,omitempty"`
-	Repos          []string       `json:"repositories,omitempty"`
-	Errors         []string       `json:"errors,omitempty"`
-	Warnings       []string       `json:"warnings,omitempty"`
+	// InstallMS is where the world install's time went (see apkinstall.Timings).
+	InstallMS map[string]float64 `json:"install_timings_ms,omitempty"`
+	Repos     []string           `json:"repositories,omitempty"`
+	Errors    []string           `json:"errors,omitempty"`
+	Warnings  []string           `json:"warnings,omitempty"`
 }
 
 // PhaseReport is the outcome and timing of one phase.

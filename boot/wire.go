@@ -104,7 +104,11 @@ func InstallApk(ctx context.Context, req InstallRequest) (*InstallResult, error)
 	if res == nil {
 		return nil, err
 	}
-	out := &InstallResult{Installed: res.Installed, Dropped: res.Dropped}
+	t := res.Timings
+	out := &InstallResult{Installed: res.Installed, Dropped: res.Dropped, TimingsMS: map[string]float64{
+		"indexes": ms(t.Indexes), "solve": ms(t.Solve), "commit": ms(t.Commit), "scripts": ms(t.Scripts),
+		"triggers": ms(t.Triggers), "database": ms(t.Database), "total": ms(t.Total),
+	}}
 	for _, f := range res.Failed {
 		out.Failed = append(out.Failed, f.Error())
 	}

@@ -98,6 +98,7 @@ func installWorld(ctx context.Context, s *state) error {
 	})
 	if res != nil {
 		s.report.Installed, s.report.Dropped, s.report.Failed = res.Installed, res.Dropped, res.Failed
+		s.report.InstallMS = res.TimingsMS
 		s.note("%d packages installed", len(res.Installed))
 		var bad []string
 		for _, d := range res.Dropped {

@@ -112,6 +112,18 @@ func Args(cfg Config, qmpSocket string) ([]string, error) {
 		args = append(args, "-M", "virt", "-cpu", "cortex-a57")
 	} else {
 		args = append(args, "-M", "pc")
+		if c := os.Getenv("RAMBOOT_QEMU_CPU"); c != "" {
+			args = append(args, "-cpu", c)
+		}
+	}
+	// Two vCPUs, as in the set-up the boot-time target is stated for (the installer decodes
+	// packages in parallel); RAMBOOT_QEMU_SMP overrides, RAMBOOT_QEMU_CPU picks an x86 CPU model.
+	smp := "2"
+	if n := os.Getenv("RAMBOOT_QEMU_SMP"); n != "" {
+		smp = n
+	}
+	if cfg.Arch == "x86_64" {
+		args = append(args, "-smp", smp)
 	}
 	args = append(args,
 		"-m", fmt.Sprint(mem),
