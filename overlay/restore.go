@@ -2,19 +2,18 @@ package overlay
 
 import (
 	"archive/tar"
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ramboot/ramboot/internal/apkarch"
+	"github.com/ramboot/ramboot/internal/passwd"
 )
 
 // Restore extracts the overlay at ovlPath into root the way Alpine's initramfs does
@@ -344,31 +343,18 @@ func (x *extractor) applyDirTimes() {
 // readIDs parses ROOT/etc/passwd or ROOT/etc/group (name → id), safely beneath the root.
 // A missing or unreadable file gives an empty map: owners then stay numeric.
 func (x *extractor) readIDs(rel string) map[string]int {
-	ids := map[string]int{}
 	fd, base, err := x.openParent(rel, false)
 	if err != nil {
-		return ids
+		return map[string]int{}
 	}
 	defer unix.Close(fd)
 	ffd, err := unix.Openat(fd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return ids
+		return map[string]int{}
 	}
 	f := os.NewFile(uintptr(ffd), rel)
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Split(sc.Text(), ":")
-		if len(fs) < 3 || fs[0] == "" {
-			continue
-		}
-		if id, err := strconv.Atoi(fs[2]); err == nil {
-			if _, dup := ids[fs[0]]; !dup {
-				ids[fs[0]] = id
-			}
-		}
-	}
-	return ids
+	return passwd.ParseIDs(f)
 }
 
 // fixups applies what Alpine's initramfs does right after unpacking: chmod 700 /root (unlisted

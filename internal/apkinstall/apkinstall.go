@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ramboot/ramboot/internal/apkarch"
 	"github.com/ramboot/ramboot/internal/apkinstall/db"
 	"github.com/ramboot/ramboot/internal/apkinstall/extract"
 	"github.com/ramboot/ramboot/internal/apkinstall/index"
@@ -193,21 +194,6 @@ func (s *sequencer) stop() {
 	<-s.done
 }
 
-// hostArch maps GOARCH to apk's architecture names.
-func hostArch() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	case "386":
-		return "x86"
-	case "arm":
-		return "armv7"
-	}
-	return runtime.GOARCH
-}
-
 func (in *installer) run(ctx context.Context, worldArgs []string) error {
 	o := &in.opts
 	if o.Root == "" {
@@ -226,7 +212,7 @@ func (in *installer) run(ctx context.Context, worldArgs []string) error {
 		in.arch = db.ReadArch(o.Root)
 	}
 	if in.arch == "" {
-		in.arch = hostArch()
+		in.arch = apkarch.Runtime()
 	}
 	if o.InitDB && !o.Simulate {
 		if err := db.Init(o.Root, in.arch); err != nil {

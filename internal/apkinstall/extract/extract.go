@@ -11,7 +11,6 @@ package extract
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -29,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ramboot/ramboot/internal/apkinstall/pkgstream"
+	"github.com/ramboot/ramboot/internal/passwd"
 )
 
 // ACL is the ownership and permission apk records per file and directory.
@@ -226,26 +226,13 @@ func (x *Extractor) ReloadIDs() {
 type ids struct{ users, groups map[string]int }
 
 func (x *Extractor) readIDs(name string) map[string]int {
-	m := map[string]int{}
 	fd, err := unix.Openat2(x.rootFD, name, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
 	if err != nil {
-		return m
+		return map[string]int{}
 	}
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Split(sc.Text(), ":")
-		if len(fs) < 3 || fs[0] == "" {
-			continue
-		}
-		if id, err := strconv.Atoi(fs[2]); err == nil {
-			if _, dup := m[fs[0]]; !dup {
-				m[fs[0]] = id
-			}
-		}
-	}
-	return m
+	return passwd.ParseIDs(f)
 }
 
 func (x *Extractor) uid(f *pkgstream.File) int {
