@@ -74,6 +74,9 @@ type InstallRequest struct {
 	KeepApkNew   bool
 	Quiet        bool
 	Out          io.Writer
+	// Preloaded is what Deps.Preload returned for these repositories (nil = nothing): the
+	// installer uses it only where it matches its own request.
+	Preloaded any
 }
 
 // InstallResult is what the install did; every dropped or failed package is named.
@@ -81,6 +84,7 @@ type InstallResult struct {
 	Installed []string
 	Dropped   []string
 	Failed    []string
+	Preloaded int // repositories whose index came from the preload
 	// TimingsMS splits the install's wall time (indexes, solve, commit, scripts, triggers,
 	// database, total) for the boot report.
 	TimingsMS map[string]float64
@@ -98,4 +102,9 @@ type Deps struct {
 	// Backups lists lbu backups for the overlay's host on its medium, newest first.
 	Backups func(mediaDir, host string) ([]string, error)
 	Install func(ctx context.Context, req InstallRequest) (*InstallResult, error)
+	// Preload starts what Install will need once the repositories are known (their verified,
+	// parsed indexes) while the root is built and the overlay restored; the result reaches
+	// Install as InstallRequest.Preloaded. Only Repos, KeysDir and Arch are set. A failed
+	// preload is no error of the boot: Install then loads, and reports, as without one.
+	Preload func(ctx context.Context, req InstallRequest) (any, error)
 }

@@ -49,6 +49,7 @@ func findMedia(ctx context.Context, s *state) error {
 	if len(s.repos) == 0 {
 		return fmt.Errorf("no boot repository found within %s (no medium with a top-level directory holding .boot_repository; see the media log)", s.cfg.MediaWait)
 	}
+	s.startPreload(ctx)
 	return nil
 }
 

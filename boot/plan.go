@@ -154,6 +154,7 @@ type state struct {
 	bg      *background      // module loading beside the boot, joined in configure
 	mods    *moduleLog       // every module loaded, for the report
 	modCopy chan error       // background copy of the modules into the new root
+	preload chan preloadDone // background index load for the install (nil = none running)
 
 	media       []Medium
 	repos       []string // repository dirs used for the install (absolute)
@@ -265,6 +266,7 @@ func askConsole(d time.Duration) bool {
 // drain waits for background work (coldplug, module copy) so that nothing still writes or
 // loads modules while the failure policy runs.
 func (s *state) drain() {
+	s.joinPreload()
 	if s.modCopy != nil {
 		<-s.modCopy
 		s.modCopy = nil

@@ -98,6 +98,11 @@ func TestBootRealInstall(t *testing.T) {
 	if tot, commit := res.Report.InstallMS["total"], res.Report.InstallMS["commit"]; tot <= 0 || commit <= 0 || commit > tot {
 		t.Errorf("install timings = %v, want total > 0 and 0 < commit <= total", res.Report.InstallMS)
 	}
+	// The index was loaded during the root and overlay phases and the install used it: the
+	// overlay's keys are the initramfs's, so the trusted key set is the same.
+	if res.Report.PreloadedRepos != 1 {
+		t.Errorf("report preloaded repositories = %d, want 1", res.Report.PreloadedRepos)
+	}
 	var worldPhase PhaseReport
 	for _, p := range res.Report.Phases {
 		if p.Name == "world" {

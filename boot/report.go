@@ -27,9 +27,12 @@ type Report struct {
 	Failed         []string       `json:"failed,omitempty"`
 	// InstallMS is where the world install's time went (see apkinstall.Timings).
 	InstallMS map[string]float64 `json:"install_timings_ms,omitempty"`
-	Repos     []string           `json:"repositories,omitempty"`
-	Errors    []string           `json:"errors,omitempty"`
-	Warnings  []string           `json:"warnings,omitempty"`
+	// PreloadedRepos counts the repositories whose index was loaded during the root and
+	// overlay phases (Deps.Preload) and used by the install as it was.
+	PreloadedRepos int      `json:"preloaded_repositories,omitempty"`
+	Repos          []string `json:"repositories,omitempty"`
+	Errors         []string `json:"errors,omitempty"`
+	Warnings       []string `json:"warnings,omitempty"`
 }
 
 // PhaseReport is the outcome and timing of one phase.

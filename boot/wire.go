@@ -28,6 +28,7 @@ func DefaultDeps(console io.Writer, arch string) Deps {
 		RestoreOverlay: restoreOverlayWith(os.Stdin, console, arch),
 		Backups:        overlay.Backups,
 		Install:        InstallApk,
+		Preload:        PreloadApk,
 	}
 }
 
@@ -105,7 +106,7 @@ func InstallApk(ctx context.Context, req InstallRequest) (*InstallResult, error)
 		return nil, err
 	}
 	t := res.Timings
-	out := &InstallResult{Installed: res.Installed, Dropped: res.Dropped, TimingsMS: map[string]float64{
+	out := &InstallResult{Installed: res.Installed, Dropped: res.Dropped, Preloaded: res.Preloaded, TimingsMS: map[string]float64{
 		"indexes": ms(t.Indexes), "solve": ms(t.Solve), "commit": ms(t.Commit), "scripts": ms(t.Scripts),
 		"triggers": ms(t.Triggers), "database": ms(t.Database), "total": ms(t.Total),
 	}}
@@ -113,6 +114,20 @@ func InstallApk(ctx context.Context, req InstallRequest) (*InstallResult, error)
 		out.Failed = append(out.Failed, f.Error())
 	}
 	return out, err
+}
+
+// PreloadApk loads, verifies and parses the repositories' indexes (apkinstall.LoadRepos) for
+// InstallApk, which uses them only if its repositories, keys and architecture are still the same.
+func PreloadApk(ctx context.Context, req InstallRequest) (any, error) {
+	o := apkinstall.RepoOptions{KeysDir: req.KeysDir, Arch: req.Arch}
+	for _, r := range req.Repos {
+		o.Repos = append(o.Repos, apkinstall.Repo{Path: r})
+	}
+	rs, err := apkinstall.LoadRepos(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return rs, nil
 }
 
 // apkOptions maps the boot's install request to apkinstall options. Like Alpine's initramfs,
@@ -124,6 +139,9 @@ func apkOptions(req InstallRequest) apkinstall.Options {
 		Root: req.Root, KeysDir: req.KeysDir, Arch: req.Arch, InitDB: true, Quiet: req.Quiet,
 		Progress: true, OverlayPaths: req.OverlayPaths, Diskless: true, Out: req.Out,
 		CleanProtected: !req.KeepApkNew,
+	}
+	if rs, ok := req.Preloaded.(*apkinstall.Repos); ok {
+		opts.Preloaded = rs
 	}
 	for _, r := range req.Repos {
 		opts.Repos = append(opts.Repos, apkinstall.Repo{Path: r})

@@ -40,6 +40,7 @@ func (e strictError) Unwrap() error { return e.err }
 // installWorld installs pkgs= + the overlay's world + alpine-base into the new root.
 func installWorld(ctx context.Context, s *state) error {
 	e := s.env
+	defer s.joinPreload() // joined on every way out, so nothing runs on past the phase
 	world := append([]string(nil), s.cfg.Pkgs...)
 	world = append(world, readWorld(s.newRoot)...)
 	if s.defaultSvc && s.cfg.SSHKey != "" {
@@ -95,10 +96,12 @@ func installWorld(ctx context.Context, s *state) error {
 	res, err := e.Deps.Install(ctx, InstallRequest{
 		Root: s.newRoot, Repos: s.repos, KeysDir: keys, Arch: e.Arch, World: world,
 		OverlayPaths: s.placed, KeepApkNew: s.cfg.KeepApkNew, Quiet: s.cfg.Quiet, Out: e.Log.Console(),
+		Preloaded: s.joinPreload(),
 	})
 	if res != nil {
 		s.report.Installed, s.report.Dropped, s.report.Failed = res.Installed, res.Dropped, res.Failed
 		s.report.InstallMS = res.TimingsMS
+		s.report.PreloadedRepos = res.Preloaded
 		s.note("%d packages installed", len(res.Installed))
 		var bad []string
 		for _, d := range res.Dropped {

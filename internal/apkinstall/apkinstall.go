@@ -8,7 +8,9 @@
 package apkinstall
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -65,6 +67,10 @@ type Options struct {
 	MemoryBudget int64
 	// Workers is the number of packages decoded in parallel (0 = GOMAXPROCS).
 	Workers int
+	// Preloaded are indexes LoadRepos already verified and parsed. Add uses one instead of
+	// reading the index again only when it was loaded as Add would load it now (same path,
+	// architecture and trusted keys); any other repository is loaded as usual.
+	Preloaded *Repos
 }
 
 // DefaultMemoryBudget keeps the installer's peak RSS well inside an initramfs (a package larger
@@ -91,6 +97,7 @@ type Result struct {
 	Dropped   []string       // world constraints dropped (Diskless), with the reason
 	Failed    []PackageError // packages that failed; each names the package
 	Errors    int            // apk's error count (failed packages and scripts)
+	Preloaded int            // repositories taken from Options.Preloaded
 	Timings   Timings        // where the time went (for boot reports and benchmarks)
 }
 
@@ -337,9 +344,29 @@ func (in *installer) loadRepos() error {
 	if keysDir == "" {
 		keysDir = filepath.Join(o.Root, db.KeysDir)
 	}
-	keys, err := sign.LoadKeyRing(keysDir)
-	if err != nil {
-		return err
+	var digest [sha256.Size]byte
+	usePreload := false
+	if o.Preloaded != nil {
+		// Only the very key set the preload verified with counts; any other (or a keys
+		// directory that cannot be read) is loaded, and its errors reported, as usual.
+		if d, err := keysDigest(keysDir); err == nil && d == o.Preloaded.keys {
+			digest, usePreload = d, true
+		}
+	}
+	// The key ring is only needed for an index that was not preloaded.
+	var keys *sign.KeyRing
+	keyRing := func() (*sign.KeyRing, error) {
+		if keys != nil {
+			return keys, nil
+		}
+		var err error
+		keys, err = sign.LoadKeyRing(keysDir)
+		return keys, err
+	}
+	if !usePreload {
+		if _, err := keyRing(); err != nil {
+			return err
+		}
 	}
 	list := append([]Repo(nil), o.Repos...)
 	reposFile := o.RepositoriesFile
@@ -371,28 +398,47 @@ func (in *installer) loadRepos() error {
 		}
 		seen[r] = true
 		rp := &repo{tag: r.Tag}
-		idxPath := r.Path
-		if st, err := os.Stat(r.Path); err == nil && st.IsDir() {
+		idxPath, isDir := idxPathOf(r.Path, in.arch)
+		if isDir {
 			rp.base = r.Path
-			idxPath = filepath.Join(r.Path, in.arch, "APKINDEX.tar.gz")
 		} else {
 			rp.pkgDir = filepath.Dir(r.Path)
 		}
-		ix, err := index.Load(idxPath, keys, o.AllowUntrusted)
-		if err != nil {
-			if errors.Is(err, sign.ErrUntrusted) {
-				err = fmt.Errorf("%w (trusted keys from %s; use --allow-untrusted to accept it)", err, keysDir)
-			}
-			if o.Diskless {
-				// The boot goes on with the repositories it can trust.
-				fmt.Fprintf(in.errw, "WARNING: Ignoring %s: %v\n", r.Path, err)
-				continue
-			}
-			return err
+		var pkgs []*pkg.Package
+		var pre *preloaded
+		if usePreload {
+			pre = o.Preloaded.preloadFor(r.Path, idxPath, in.arch, digest, o.AllowUntrusted)
 		}
-		pkgs, err := pkg.ParseIndex(strings.NewReader(string(ix.Text)))
-		if err != nil {
-			return fmt.Errorf("index %s: %w", idxPath, err)
+		if pre != nil {
+			// Copies: Add annotates the records (repository number and tag) and the
+			// preloaded ones stay as they were for any other user.
+			pkgs = make([]*pkg.Package, len(pre.pkgs))
+			for i, p := range pre.pkgs {
+				cp := *p
+				pkgs[i] = &cp
+			}
+			in.res.Preloaded++
+		} else {
+			keys, err := keyRing()
+			if err != nil {
+				return err
+			}
+			ix, err := index.Load(idxPath, keys, o.AllowUntrusted)
+			if err != nil {
+				if errors.Is(err, sign.ErrUntrusted) {
+					err = fmt.Errorf("%w (trusted keys from %s; use --allow-untrusted to accept it)", err, keysDir)
+				}
+				if o.Diskless {
+					// The boot goes on with the repositories it can trust.
+					fmt.Fprintf(in.errw, "WARNING: Ignoring %s: %v\n", r.Path, err)
+					continue
+				}
+				return err
+			}
+			pkgs, err = pkg.ParseIndex(bytes.NewReader(ix.Text))
+			if err != nil {
+				return fmt.Errorf("index %s: %w", idxPath, err)
+			}
 		}
 		for _, p := range pkgs {
 			p.Repo = len(in.repos)
