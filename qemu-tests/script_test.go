@@ -99,3 +99,19 @@ func extractBusybox(t *testing.T, tgz, root string) {
 		t.Fatalf("minirootfs %s has no bin/busybox: %v", tgz, err)
 	}
 }
+
+// A getty prompt has no newline, so a check printed right after it shares its console line; the
+// check must still be read (a flaky TestBootFATOverlay once lost "hostname" this way).
+func TestParseChecksAfterLoginPrompt(t *testing.T) {
+	text := "RAMBOOT-CHECK runlevel=default\nrbtest login: RAMBOOT-CHECK hostname=rbtest\n" +
+		"RAMBOOT-OUT audit M etc/x\nrbtest login: RAMBOOT-OUT audit A etc/y\n"
+	r := parseChecks(t, text)
+	for k, want := range map[string]string{"runlevel": "default", "hostname": "rbtest"} {
+		if got := r.checks[k]; got != want {
+			t.Errorf("parseChecks(%q).checks[%q] = %q, want %q", text, k, got, want)
+		}
+	}
+	if got, want := strings.Join(r.lines["audit"], "|"), "M etc/x|A etc/y"; got != want {
+		t.Errorf("parseChecks(%q).lines[audit] = %q, want %q", text, got, want)
+	}
+}

@@ -311,9 +311,11 @@ type guestResult struct {
 	report *boot.Report
 }
 
+// The markers may follow other console output on the same line: a getty's "HOST login: "
+// prompt has no newline, so a check printed right after it shares its line.
 var (
-	checkRE = regexp.MustCompile(`(?m)^RAMBOOT-CHECK ([A-Za-z0-9_.-]+)=(.*)$`)
-	outRE   = regexp.MustCompile(`(?m)^RAMBOOT-OUT ([A-Za-z0-9_.-]+) (.*)$`)
+	checkRE = regexp.MustCompile(`(?m)RAMBOOT-CHECK ([A-Za-z0-9_.-]+)=(.*)$`)
+	outRE   = regexp.MustCompile(`(?m)RAMBOOT-OUT ([A-Za-z0-9_.-]+) (.*)$`)
 )
 
 // waitChecks waits for the guest check script to finish (RAMBOOT-CHECK-END) and parses what it
