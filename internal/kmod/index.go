@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ramboot/ramboot/internal/fnmatch"
 )
 
 // Index is a parsed module index of one lib/modules/RELEASE directory (runtime side).
@@ -162,7 +164,7 @@ func (ix *Index) MatchAlias(modalias string) []string {
 	seen := map[string]bool{}
 	try := func(list []alias) {
 		for _, a := range list {
-			if !seen[a.module] && fnmatch(a.pattern, modalias) {
+			if !seen[a.module] && fnmatch.Match(a.pattern, modalias, 0) {
 				seen[a.module] = true
 				out = append(out, a.module)
 			}
@@ -184,97 +186,4 @@ func aliasKey(s string) string {
 		return ""
 	}
 	return s[:i]
-}
-
-// fnmatch matches name against a shell glob with '*', '?', '[...]' (with '!' or '^' negation and
-// ranges) and '\' escapes, as fnmatch(3) without flags: unlike path.Match, '/' is an ordinary
-// character (some modaliases contain it).
-func fnmatch(pattern, name string) bool {
-	px, nx := 0, 0
-	starPx, starNx := -1, -1
-	for nx < len(name) || px < len(pattern) {
-		if px < len(pattern) {
-			switch c := pattern[px]; c {
-			case '*':
-				starPx, starNx = px, nx
-				px++
-				continue
-			case '?':
-				if nx < len(name) {
-					px++
-					nx++
-					continue
-				}
-			case '[':
-				if nx < len(name) {
-					if ok, width := matchClass(pattern[px:], name[nx]); width > 0 {
-						if ok {
-							px += width
-							nx++
-							continue
-						}
-						break
-					}
-				}
-				// An unterminated '[' is a literal.
-				if nx < len(name) && name[nx] == '[' {
-					px++
-					nx++
-					continue
-				}
-			case '\\':
-				if px+1 < len(pattern) && nx < len(name) && name[nx] == pattern[px+1] {
-					px += 2
-					nx++
-					continue
-				}
-			default:
-				if nx < len(name) && name[nx] == c {
-					px++
-					nx++
-					continue
-				}
-			}
-		}
-		if starPx >= 0 && starNx < len(name) {
-			starNx++
-			px, nx = starPx+1, starNx
-			continue
-		}
-		return false
-	}
-	return true
-}
-
-// matchClass matches c against the bracket expression at the start of p. width is the length of
-// the expression, 0 if it is unterminated.
-func matchClass(p string, c byte) (ok bool, width int) {
-	i := 1
-	neg := false
-	if i < len(p) && (p[i] == '!' || p[i] == '^') {
-		neg = true
-		i++
-	}
-	first := true
-	for i < len(p) {
-		if p[i] == ']' && !first {
-			return ok != neg, i + 1
-		}
-		first = false
-		lo := p[i]
-		if lo == '\\' && i+1 < len(p) {
-			i++
-			lo = p[i]
-		}
-		hi := lo
-		if i+2 < len(p) && p[i+1] == '-' && p[i+2] != ']' {
-			hi = p[i+2]
-			i += 2
-		}
-		if lo <= c && c <= hi {
-			ok = true
-		}
-		i++
-	}
-	return false, 0
 }

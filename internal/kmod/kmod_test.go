@@ -247,34 +247,3 @@ func TestClosure(t *testing.T) {
 		t.Errorf("Closure(vfat) without fat.ko = %v, want an error naming fat", err)
 	}
 }
-
-func TestFnmatch(t *testing.T) {
-	tests := []struct {
-		pattern, name string
-		want          bool
-	}{
-		{"abc", "abc", true},
-		{"abc", "abd", false},
-		{"a*", "a", true},
-		{"a*c", "abbbc", true},
-		{"a*c", "abbbd", false},
-		{"a?c", "abc", true},
-		{"a?c", "ac", false},
-		{"a[bx]c", "axc", true},
-		{"a[!bx]c", "axc", false},
-		{"a[!bx]c", "ayc", true},
-		{"a[0-9]", "a5", true},
-		{"a[0-9]", "ax", false},
-		{"of:N*T*Cfoo/bar*", "of:NxTyCfoo/bar", true}, // '/' is ordinary
-		{`a\*b`, "a*b", true},
-		{`a\*b`, "axb", false},
-		{"a[", "a[", true},
-		{"*", "", true},
-		{"pci:v00001AF4d*sv*sd*bc*sc*i*", "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00", true},
-	}
-	for _, tt := range tests {
-		if got := kmod.Fnmatch(tt.pattern, tt.name); got != tt.want {
-			t.Errorf("fnmatch(%q, %q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
-		}
-	}
-}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/ramboot/ramboot/internal/fnmatch"
 )
 
 // Mode is a protected-path mode (apk-protected_paths(5)).
@@ -131,12 +133,12 @@ func (d dirRules) child(name string) dirRules {
 	for _, r := range d.rules {
 		first, rest, hasSlash := strings.Cut(r.Pattern, "/")
 		if !hasSlash {
-			if !fnmatchPath(r.Pattern, name) {
+			if !fnmatch.Match(r.Pattern, name, fnmatch.PathName) {
 				continue
 			}
 			c.mode = r.Mode
 		} else {
-			if !fnmatchPath(first, name) {
+			if !fnmatch.Match(first, name, fnmatch.PathName) {
 				continue
 			}
 			c.rules = append(c.rules, Rule{Pattern: rest, Mode: r.Mode, Source: r.Source})
@@ -158,7 +160,7 @@ func (d dirRules) fileMode(name string) Mode {
 		if strings.Contains(r.Pattern, "/") {
 			continue
 		}
-		if fnmatchPath(r.Pattern, name) {
+		if fnmatch.Match(r.Pattern, name, fnmatch.PathName) {
 			m = r.Mode
 		}
 	}
@@ -178,103 +180,4 @@ func ModeOf(rules []Rule, rel string, isDir bool) Mode {
 		return d.child(last).mode
 	}
 	return d.fileMode(last)
-}
-
-// fnmatchPath is fnmatch(pattern, name, FNM_PATHNAME) for a single component: "*", "?",
-// bracket expressions ([a-z], [!x], [^x]) and backslash escapes; "/" is never matched.
-func fnmatchPath(pattern, name string) bool {
-	px, nx := 0, 0
-	nextPx, nextNx := -1, -1
-	for px < len(pattern) || nx < len(name) {
-		if px < len(pattern) {
-			c := pattern[px]
-			switch c {
-			case '*':
-				nextPx, nextNx = px, nx+1
-				px++
-				continue
-			case '?':
-				if nx < len(name) && name[nx] != '/' {
-					px++
-					nx++
-					continue
-				}
-			case '[':
-				if nx < len(name) && name[nx] != '/' {
-					if ok, width, valid := matchBracket(pattern[px:], name[nx]); valid {
-						if ok {
-							px += width
-							nx++
-							continue
-						}
-					} else if name[nx] == '[' { // unterminated: literal '['
-						px++
-						nx++
-						continue
-					}
-				}
-			case '\\':
-				if px+1 < len(pattern) {
-					if nx < len(name) && name[nx] == pattern[px+1] {
-						px += 2
-						nx++
-						continue
-					}
-				} else if nx < len(name) && name[nx] == '\\' {
-					px++
-					nx++
-					continue
-				}
-			default:
-				if nx < len(name) && name[nx] == c {
-					px++
-					nx++
-					continue
-				}
-			}
-		}
-		// Backtrack: let the last '*' absorb one more character (never a '/').
-		if nextNx > 0 && nextNx <= len(name) && name[nextNx-1] != '/' {
-			px, nx = nextPx, nextNx
-			continue
-		}
-		return false
-	}
-	return true
-}
-
-// matchBracket matches c against the bracket expression at the start of p.
-func matchBracket(p string, c byte) (match bool, width int, valid bool) {
-	i := 1
-	negate := false
-	if i < len(p) && (p[i] == '!' || p[i] == '^') {
-		negate = true
-		i++
-	}
-	first := true
-	for i < len(p) {
-		if p[i] == ']' && !first {
-			return match != negate, i + 1, true
-		}
-		first = false
-		lo := p[i]
-		if lo == '\\' && i+1 < len(p) {
-			i++
-			lo = p[i]
-		}
-		hi := lo
-		if i+2 < len(p) && p[i+1] == '-' && p[i+2] != ']' {
-			hi = p[i+2]
-			if hi == '\\' && i+3 < len(p) {
-				i++
-				hi = p[i+2]
-			}
-			i += 2
-		}
-		if lo <= c && c <= hi {
-			match = true
-		}
-		i++
-	}
-	return false, 0, false
 }

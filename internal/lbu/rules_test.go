@@ -8,40 +8,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestFnmatchPath(t *testing.T) {
-	tests := []struct {
-		pattern, name string
-		want          bool
-	}{
-		{"etc", "etc", true},
-		{"etc", "etcx", false},
-		{"*", "anything", true},
-		{"*.conf", "a.conf", true},
-		{"*.conf", "a.conf.bak", false},
-		{"ca-cert-*.pem", "ca-cert-Foo_Bar.pem", true},
-		{"[0-9a-f]{8}.[r0-9]*", "{8}.0", false},
-		{"[0-9a-f]{8}.[r0-9]*", "a{8}.r1", true}, // {8} is literal in fnmatch
-		{"[!a]*", "bcd", true},
-		{"[!a]*", "abc", false},
-		{"[^a]x", "bx", true},
-		{"?", "ab", false},
-		{"a?c", "abc", true},
-		{`\*`, "*", true},
-		{`\*`, "a", false},
-		{"[]]", "]", true},
-		{"[a-", "[a-", true}, // unterminated bracket is literal
-		{"*", "", true},
-		{"", "", true},
-		{"a*b*c", "axxbyyc", true},
-		{"a*b*c", "axxbyy", false},
-	}
-	for _, tc := range tests {
-		if got := fnmatchPath(tc.pattern, tc.name); got != tc.want {
-			t.Errorf("fnmatchPath(%q, %q) = %v, want %v", tc.pattern, tc.name, got, tc.want)
-		}
-	}
-}
-
 func TestParseRule(t *testing.T) {
 	tests := []struct {
 		line string

@@ -1,4 +1,0 @@
-package kmod
-
-// Fnmatch exposes fnmatch to the external tests.
-var Fnmatch = fnmatch
