@@ -142,6 +142,10 @@ func Args(cfg Config, qmpSocket string) ([]string, error) {
 	if cfg.Append != "" {
 		cmdline += " " + cfg.Append
 	}
+	// RAMBOOT_QEMU_APPEND adds kernel parameters to every guest (experiments, debug_init).
+	if extra := os.Getenv("RAMBOOT_QEMU_APPEND"); extra != "" {
+		cmdline += " " + extra
+	}
 	args = append(args, "-append", cmdline)
 	scsi := false
 	for i, d := range cfg.Disks {
