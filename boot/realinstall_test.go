@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/ramboot/ramboot/internal/testdata"
 )
 
@@ -19,13 +20,7 @@ import (
 // real apk 2.14.4 (minirootfs chroot) must accept the new root and list the same packages.
 func TestBootRealInstall(t *testing.T) {
 	shared := testdata.Shared(t)
-	if os.Geteuid() != 0 {
-		t.Skip("prerequisite missing: root (package scripts run chrooted; the minirootfs apk runs in a chroot)")
-	}
-	mrf := t.TempDir()
-	if out, err := exec.Command("tar", "-xzf", filepath.Join(shared, "alpine/minirootfs/alpine-minirootfs-3.19.4-x86_64.tar.gz"), "-C", mrf).CombinedOutput(); err != nil {
-		t.Fatalf("extract minirootfs: %v\n%s", err, out)
-	}
+	mrf := testdata.Minirootfs(t) // skips without root: package scripts and the real apk run chrooted
 	ovl, err := os.ReadFile(filepath.Join(shared, "alpine/apkovl/multipi4-localhost.apkovl.tar.gz"))
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/ramboot/ramboot/internal/testdata"
 )
 
@@ -79,15 +80,11 @@ const (
 // refuses, which must be reported.
 func TestRestoreRealOverlaysMatchBusybox(t *testing.T) {
 	needRoot(t)
-	mrfTar := testdata.Path(t, "alpine", "minirootfs", "alpine-minirootfs-3.19.4-x86_64.tar.gz")
 	ovls, err := filepath.Glob(testdata.Path(t, "alpine", "apkovl", "*.apkovl.tar.gz"))
 	if err != nil || len(ovls) == 0 {
 		t.Fatalf("no real overlays found: %v", err)
 	}
-	mrf := t.TempDir()
-	if b, err := exec.Command("tar", "-xzf", mrfTar, "-C", mrf).CombinedOutput(); err != nil {
-		t.Fatalf("extract minirootfs: %v: %s", err, b)
-	}
+	mrf := testdata.Minirootfs(t)
 	os.WriteFile(filepath.Join(mrf, "etc/passwd"), []byte(initramfsPasswd), 0644)
 	os.WriteFile(filepath.Join(mrf, "etc/group"), []byte(initramfsGroup), 0644)
 	for _, ovl := range ovls {

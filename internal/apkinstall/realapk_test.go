@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -28,17 +27,7 @@ import (
 // the 3.19 repository into it at /repo. It skips only without root (chroot needs it) or data.
 func minirootfs(t *testing.T) string {
 	t.Helper()
-	tgz := testdata.Path(t, "alpine", "minirootfs", "alpine-minirootfs-3.19.4-x86_64.tar.gz")
-	if os.Geteuid() != 0 {
-		t.Skip("prerequisite missing: root (the real apk runs in a chroot)")
-	}
-	if _, err := exec.LookPath("tar"); err != nil {
-		t.Skip("prerequisite missing: tar")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("tar", "-xzf", tgz, "-C", dir).CombinedOutput(); err != nil {
-		t.Fatalf("extract minirootfs: %v\n%s", err, out)
-	}
+	dir := testdata.Minirootfs(t)
 	for dst, src := range map[string]string{"repo": "v3.19", "repo13": "v3.13", "keys-all": "keys"} {
 		if src != "keys" {
 			src = filepath.Join("alpine", src)
@@ -55,14 +44,7 @@ func minirootfs(t *testing.T) string {
 // realApk runs the minirootfs' apk chrooted, returning stdout and stderr.
 func realApk(t *testing.T, mrf string, args ...string) (string, string, error) {
 	t.Helper()
-	cmd := exec.Command("/sbin/apk", args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: mrf}
-	cmd.Dir = "/"
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	return stdout.String(), stderr.String(), err
+	return testdata.RealApk(t, mrf, args...)
 }
 
 // node is what the comparison looks at for one path.
