@@ -1,16 +1,13 @@
 package pkg
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"errors"
-	"io"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/ramboot/ramboot/internal/testdata"
 )
 
@@ -18,29 +15,7 @@ import (
 // (verification belongs to the index package).
 func readAPKINDEX(t *testing.T, path string) []byte {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("%s: APKINDEX member not found: %v", path, err)
-		}
-		if h.Name == "APKINDEX" {
-			b, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return b
-		}
-	}
+	return testdata.TarGzMember(t, path, "APKINDEX")
 }
 
 func TestParseDependency(t *testing.T) {
@@ -247,29 +222,7 @@ func FuzzParseDependency(f *testing.F) {
 // record's lines up to its file list byte for byte.
 func TestRealInstalledDBHeaders(t *testing.T) {
 	path := testdata.Path(t, "alpine", "minirootfs", "alpine-minirootfs-3.19.4-x86_64.tar.gz")
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(zr)
-	var raw []byte
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("%s: lib/apk/db/installed not found: %v", path, err)
-		}
-		if strings.TrimPrefix(h.Name, "./") == "lib/apk/db/installed" {
-			if raw, err = io.ReadAll(tr); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
+	raw := testdata.TarGzMember(t, path, "lib/apk/db/installed")
 	pkgs, err := ParseIndex(bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,7 @@
 package solver
 
 import (
-	"archive/tar"
-	"compress/gzip"
+	"bytes"
 	"errors"
 	"math/rand"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/ramboot/ramboot/internal/apkinstall/pkg"
 	"github.com/ramboot/ramboot/internal/testdata"
 )
@@ -22,30 +22,11 @@ import (
 // here: that is the index package's job; this test only needs the records.
 func loadAPKINDEX(t testing.TB, path string) []*pkg.Package {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	pkgs, err := pkg.ParseIndex(bytes.NewReader(testdata.TarGzMember(t, path, "APKINDEX")))
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("%s: no APKINDEX member: %v", path, err)
-		}
-		if h.Name != "APKINDEX" {
-			continue
-		}
-		pkgs, err := pkg.ParseIndex(tr)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		return pkgs
-	}
+	return pkgs
 }
 
 // realCase is one world solved against a real Alpine repository (stored under /REPO/ARCH in the
