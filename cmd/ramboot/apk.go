@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/trace"
 	"strings"
 	"syscall"
 
@@ -41,7 +42,19 @@ func cmdApk(args []string) int {
 	opts.Out, opts.Err = os.Stdout, os.Stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if f := os.Getenv("RAMBOOT_TRACE"); f != "" {
+		// For benchmarks: a runtime/trace of the whole install (go tool trace FILE).
+		if stopTrace, err := startTrace(f); err == nil {
+			defer stopTrace()
+		}
+	}
 	res, err := apkinstall.Add(ctx, opts, world)
+	if res != nil && os.Getenv("RAMBOOT_TIMINGS") != "" {
+		// For benchmarks: where the wall time went (apk has no such output).
+		t := res.Timings
+		fmt.Fprintf(os.Stderr, "timings: indexes %v solve %v commit %v (scripts %v) triggers %v database %v total %v\n",
+			t.Indexes, t.Solve, t.Commit, t.Scripts, t.Triggers, t.Database, t.Total)
+	}
 	if errors.Is(err, apkinstall.ErrIncomplete) {
 		return 1 // the summary line already reported the errors
 	}
@@ -150,4 +163,16 @@ func readLines(r io.Reader) ([]string, error) {
 		}
 	}
 	return out, sc.Err()
+}
+
+func startTrace(file string) (func(), error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { trace.Stop(); f.Close() }, nil
 }
