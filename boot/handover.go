@@ -42,6 +42,14 @@ func handover(ctx context.Context, s *state) error {
 	rep := *s.report
 	rep.Phases = append(append([]PhaseReport(nil), rep.Phases...), pr)
 	rep.TotalMS = pr.StartMS
+	if e.KernelLog != nil && s.markAt > 0 {
+		if klog, err := e.KernelLog(); err == nil {
+			if st, ok := startupMS(klog, s.markAt); ok {
+				rep.StartupMS, rep.InitToExecMS = st, st+rep.TotalMS
+				e.Log.Infof("handover", "/init to exec of %s: %.3fs (start-up before the plan %.3fs)", s.cfg.Init, rep.InitToExecMS/1000, st/1000)
+			}
+		}
+	}
 	if err := WriteReport(e.path("run/ramboot/boot.json"), &rep); err != nil {
 		e.Log.Warnf("handover", "%v", err)
 	}

@@ -70,6 +70,10 @@ func (s *state) attachKmsg() {
 		e.Log.SetQuiet(ParseCmdline(string(b)).Quiet)
 	}
 	if f, err := os.OpenFile(e.path("dev/kmsg"), os.O_WRONLY, 0); err == nil {
+		// A debug-level mark whose kernel timestamp, read back at handover, ties the plan's
+		// clock to the kernel's (see startupMS).
+		s.markAt = e.Now().Sub(s.start)
+		fmt.Fprintf(f, "<7>%s\n", clockMark)
 		level := 0
 		if b, err := os.ReadFile(e.path("proc/sys/kernel/printk")); err == nil {
 			if f := strings.Fields(string(b)); len(f) > 0 {

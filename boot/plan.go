@@ -44,6 +44,10 @@ type Env struct {
 	HasRTC func() bool                       // a /dev/rtc* exists: hwclock instead of swclock
 	// AskShell waits up to d for Enter on the console; true = the user wants the rescue shell.
 	AskShell func(d time.Duration) bool
+	// KernelLog returns the kernel's log buffer (klogctl READ_ALL), used once at handover to
+	// time the start-up before the plan (kernel exec of /init to the first phase). nil = not
+	// measured (tests).
+	KernelLog func() ([]byte, error)
 }
 
 func (e *Env) path(p string) string { return filepath.Join(e.Root, p) }
@@ -148,7 +152,8 @@ type state struct {
 	cfg    Config
 	report *Report
 	start  time.Time
-	notes  []string // notes of the running phase
+	markAt time.Duration // plan time at which clockMark went to the kernel log (0 = not written)
+	notes  []string      // notes of the running phase
 
 	loader  *coldplug.Loader // nil without a module index
 	bg      *background      // module loading beside the boot, joined in configure

@@ -14,17 +14,22 @@ type Report struct {
 	Cmdline string `json:"cmdline"`
 	Kernel  string `json:"kernel,omitempty"`
 	// UptimeAtInitMS is the kernel's uptime when /init started (boot time before ramboot).
-	UptimeAtInitMS float64        `json:"uptime_at_init_ms,omitempty"`
-	Phases         []PhaseReport  `json:"phases"`
-	TotalMS        float64        `json:"total_ms"`
-	Modules        []string       `json:"modules_loaded,omitempty"`
-	Media          []Medium       `json:"media,omitempty"`
-	MediaLog       []string       `json:"media_log,omitempty"`
-	Overlay        *OverlayReport `json:"overlay,omitempty"`
-	World          []string       `json:"world,omitempty"`
-	Installed      []string       `json:"installed,omitempty"`
-	Dropped        []string       `json:"dropped,omitempty"`
-	Failed         []string       `json:"failed,omitempty"`
+	UptimeAtInitMS float64       `json:"uptime_at_init_ms,omitempty"`
+	Phases         []PhaseReport `json:"phases"`
+	TotalMS        float64       `json:"total_ms"` // first phase to exec of init
+	// StartupMS is the time from the kernel's exec of /init to the first phase (process start,
+	// Go runtime, wiring), from the kernel log's timestamps; InitToExecMS = StartupMS + TotalMS
+	// is the whole /init to exec of init. Both 0 when the kernel log could not tell.
+	StartupMS    float64        `json:"startup_ms,omitempty"`
+	InitToExecMS float64        `json:"init_to_exec_ms,omitempty"`
+	Modules      []string       `json:"modules_loaded,omitempty"`
+	Media        []Medium       `json:"media,omitempty"`
+	MediaLog     []string       `json:"media_log,omitempty"`
+	Overlay      *OverlayReport `json:"overlay,omitempty"`
+	World        []string       `json:"world,omitempty"`
+	Installed    []string       `json:"installed,omitempty"`
+	Dropped      []string       `json:"dropped,omitempty"`
+	Failed       []string       `json:"failed,omitempty"`
 	// InstallMS is where the world install's time went (see apkinstall.Timings).
 	InstallMS map[string]float64 `json:"install_timings_ms,omitempty"`
 	// PreloadedRepos counts the repositories whose index was loaded during the root and

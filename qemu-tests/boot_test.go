@@ -152,6 +152,11 @@ func checkAllPhases(t *testing.T, rep *boot.Report) {
 	if len(rep.Errors) > 0 {
 		t.Errorf("boot report errors = %q, want none", rep.Errors)
 	}
+	// The start-up before the first phase comes from the kernel log's timestamps; a real
+	// boot always has them (Debian kernels log with printk.time).
+	if rep.StartupMS <= 0 || rep.InitToExecMS < rep.TotalMS {
+		t.Errorf("boot report startup_ms = %.1f, init_to_exec_ms = %.1f (total_ms %.1f), want the start-up measured", rep.StartupMS, rep.InitToExecMS, rep.TotalMS)
+	}
 }
 
 // TestBootISONoOverlay is scenario 1: x86_64 ISO media (IDE CD), no apkovl: the default

@@ -368,7 +368,7 @@ func logPhases(t *testing.T, label string, rep *boot.Report) {
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: boot report: total %.0f ms\n", label, rep.TotalMS)
+	fmt.Fprintf(&b, "%s: boot report: /init to exec %.0f ms = start-up %.0f ms + plan %.0f ms\n", label, rep.InitToExecMS, rep.StartupMS, rep.TotalMS)
 	for _, p := range rep.Phases {
 		fmt.Fprintf(&b, "  %-14s %-8s start %8.1f ms  took %8.1f ms", p.Name, p.Status, p.StartMS, p.DurationMS)
 		if p.Error != "" {

@@ -51,6 +51,7 @@ func pid1() {
 		Arch:          apkarch.Runtime(),
 		SelfExe:       "/proc/self/exe",
 		InitEnv:       initEnv(),
+		KernelLog:     kernelLog,
 	}
 	env.Deps = boot.DefaultDeps(os.Stdout, env.Arch)
 	var res *boot.Result
@@ -117,4 +118,18 @@ func agent(args []string) int {
 	}
 	fmt.Fprintf(os.Stderr, "usage: %s plan | lbu ...   (as PID 1 it boots the system)\n", name)
 	return 2
+}
+
+// kernelLog reads the whole kernel log buffer in one call (the boot report's start-up timing).
+func kernelLog() ([]byte, error) {
+	n, err := unix.Klogctl(unix.SYSLOG_ACTION_SIZE_BUFFER, nil)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, n)
+	n, err = unix.Klogctl(unix.SYSLOG_ACTION_READ_ALL, buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
 }
