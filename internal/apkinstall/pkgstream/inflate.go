@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math/bits"
 )
 
 // inflate decodes one raw DEFLATE stream (RFC 1951) from src into dst, which must be exactly
@@ -40,7 +41,9 @@ type inflater struct {
 	out      []byte
 	n        int // bytes written to out
 
-	litlen, dist, codelen huffTable
+	litlen  [tableSize]uint32
+	dist    [tableSize]uint32
+	codelen [1 << clBits]uint32
 }
 
 // consumed is the number of input bytes actually used (whole bytes; the stream's final partial
@@ -140,17 +143,10 @@ func (d *inflater) stored() error {
 	return nil
 }
 
-// Length and distance bases and extra bits (RFC 1951 3.2.5).
-var (
-	lenBase  = [29]uint16{3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258}
-	lenExtra = [29]uint8{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0}
-	dstBase  = [30]uint32{1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577}
-	dstExtra = [30]uint8{0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13}
-	clOrder  = [19]uint8{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15}
-)
+var clOrder = [19]uint8{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15}
 
-func (d *inflater) fixedTables() {
-	var l [288]uint8
+// fixedLens are the code lengths of the fixed litlen (288) and distance (30) codes.
+var fixedLens = func() (l [288 + 30]uint8) {
 	for i := range l {
 		switch {
 		case i < 144:
@@ -159,18 +155,20 @@ func (d *inflater) fixedTables() {
 			l[i] = 9
 		case i < 280:
 			l[i] = 7
-		default:
+		case i < 288:
 			l[i] = 8
+		default:
+			l[i] = 5
 		}
 	}
-	var ds [30]uint8
-	for i := range ds {
-		ds[i] = 5
-	}
+	return l
+}()
+
+func (d *inflater) fixedTables() {
 	// Fixed codes are complete except for the unused symbols 286-287 and 30-31, which the
 	// builder accepts as the standard does.
-	d.litlen.build(l[:], 10, kindLitLen)
-	d.dist.build(ds[:], 8, kindDist)
+	build(d.litlen[:], fixedLens[:288], llBits, litlenEntries[:], entryExc)
+	build(d.dist[:], fixedLens[288:], distBits, distEntries[:], entryExc)
 }
 
 func (d *inflater) dynamicTables() error {
@@ -184,12 +182,12 @@ func (d *inflater) dynamicTables() error {
 	for i := 0; i < hclen; i++ {
 		cl[clOrder[i]] = uint8(d.bits(3))
 	}
-	if !d.codelen.build(cl[:], 7, kindSym) {
+	if !build(d.codelen[:], cl[:], clBits, symEntries[:], 0) {
 		return errInflate
 	}
 	var lens [286 + 30]uint8
 	for i := 0; i < hlit+hdist; {
-		sym, err := d.decode(&d.codelen)
+		sym, err := d.decodeCodelen()
 		if err != nil {
 			return err
 		}
@@ -225,49 +223,363 @@ func (d *inflater) dynamicTables() error {
 	if lens[256] == 0 {
 		return errInflate // no end-of-block code
 	}
-	if !d.litlen.build(lens[:hlit], 11, kindLitLen) || !d.dist.build(lens[hlit:hlit+hdist], 10, kindDist) {
+	if !build(d.litlen[:], lens[:hlit], llBits, litlenEntries[:], entryExc) ||
+		!build(d.dist[:], lens[hlit:hlit+hdist], distBits, distEntries[:], entryExc) {
 		return errInflate
 	}
 	return nil
 }
 
-// decode reads one symbol (used outside the hot loop).
-func (d *inflater) decode(h *huffTable) (uint32, error) {
+// decodeCodelen reads one code length code symbol (at most 7 bits, no subtables).
+func (d *inflater) decodeCodelen() (uint32, error) {
 	if d.bitsleft < 15 {
 		d.refill()
 	}
-	e := h.table[d.bitbuf&h.mask&tableMask]
-	if e&entrySub != 0 {
-		e = h.table[(e>>entryValShift+uint32(d.bitbuf>>h.bits&h.subMask))&tableMask]
-	}
-	n := uint(e & entryLenMask)
+	e := d.codelen[d.bitbuf&(1<<clBits-1)]
+	n := uint(e & 0xff)
 	if n == 0 {
 		return 0, errInflate
 	}
 	d.bitbuf >>= n
 	d.bitsleft -= n
-	return e >> entryValShift & 0xffff, nil
+	return e >> 16, nil
 }
 
+// Table entries (uint32), after libdeflate: everything a symbol needs comes from one lookup.
+//
+//	bits 0-7   bits to consume: code length plus extra bits (lengths, distances)
+//	bits 8-11  code length, to find the extra bits above it; in a subtable pointer,
+//	           the subtable's index bits
+//	bit 13     end of block (with entryExc)
+//	bit 14     subtable pointer (with entryExc); consumes nothing
+//	bit 15     exceptional: end of block, subtable pointer or an invalid code
+//	bits 16-30 literal byte, length or distance base, code length symbol, or subtable start
+//	bit 31     literal (so the hot loop's first test is a sign test)
+const (
+	entryEOB = 1 << 13
+	entrySub = 1 << 14
+	entryExc = 1 << 15
+	entryLit = 1 << 31
+)
+
+// Primary table bits. A code longer than that goes through a subtable of 2^(maxlen-bits)
+// entries (maxlen: the longest code in that table), one per distinct primary prefix.
+const (
+	llBits   = 11
+	distBits = 9
+	clBits   = 7 // code length codes are at most 7 bits: no subtables
+)
+
+// tableSize bounds a table: litlen 2048 + 288*16, distance 512 + 30*64, both < 8192.
+// Indexing under tableMask keeps lookups free of bounds checks.
+const (
+	tableSize = 1 << 13
+	tableMask = tableSize - 1
+)
+
+// Per-symbol entries without the code length (RFC 1951 3.2.5 for the bases and extra bits);
+// build adds the length. Extra-bit counts sit in the low bits, so adding the code length
+// there gives the bits to consume.
+var litlenEntries, distEntries, symEntries = func() (ll [288]uint32, ds [32]uint32, sy [19]uint32) {
+	lenBase := [29]uint32{3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258}
+	dstBase := [30]uint32{1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577}
+	for i := range ll {
+		switch {
+		case i < 256:
+			ll[i] = entryLit | uint32(i)<<16
+		case i == 256:
+			ll[i] = entryExc | entryEOB
+		case i < 286:
+			j := i - 257
+			extra := uint32(0)
+			if j >= 8 && j < 28 {
+				extra = uint32(j/4 - 1)
+			}
+			ll[i] = lenBase[j]<<16 | extra
+		default:
+			ll[i] = entryExc // 286, 287: valid codes in the fixed table, invalid symbols
+		}
+	}
+	for i := range ds {
+		if i < 30 {
+			extra := uint32(0)
+			if i >= 4 {
+				extra = uint32(i/2 - 1)
+			}
+			ds[i] = dstBase[i]<<16 | extra
+		} else {
+			ds[i] = entryExc // 30, 31
+		}
+	}
+	for i := range sy {
+		sy[i] = uint32(i) << 16
+	}
+	return
+}()
+
+// build makes the decoding table t for code lengths lens (0 = unused) with a primary table
+// of 2^root entries; static holds each symbol's entry without its length, invalid is the
+// entry for codes no symbol has. It rejects over-subscribed codes; incomplete codes are
+// allowed (their missing codes decode as invalid).
+func build(t []uint32, lens []uint8, root uint, static []uint32, invalid uint32) bool {
+	var count [16]uint16
+	for _, l := range lens {
+		count[l&15]++
+	}
+	count[0] = 0
+	left := 1
+	maxLen := uint(0)
+	for l := 1; l < 16; l++ {
+		left = left<<1 - int(count[l])
+		if left < 0 {
+			return false
+		}
+		if count[l] != 0 {
+			maxLen = uint(l)
+		}
+	}
+	// Symbols in canonical order (by length, then symbol): codes are consecutive numbers.
+	var offs [16]uint16
+	for l := 1; l < 15; l++ {
+		offs[l+1] = offs[l] + count[l]
+	}
+	var sorted [288]uint16
+	for sym, l := range lens {
+		if l != 0 {
+			sorted[offs[l&15]] = uint16(sym)
+			offs[l&15]++
+		}
+	}
+	primary := 1 << root
+	// The primary table grows by doubling: the entries of codes up to length l fill the
+	// first 2^l slots (indexed by bit-reversed code), and a copy replicates them above.
+	t[0], t[1] = invalid, invalid
+	size := 2
+	code, i := 0, 0
+	for l := uint(1); l <= min(root, maxLen); l++ {
+		if l > 1 {
+			copy(t[size:2*size], t[:size])
+			size *= 2
+		}
+		for end := i + int(count[l]); i < end; i++ {
+			sym := sorted[i]
+			t[reverse(code, l)&(tableSize-1)] = static[sym] + uint32(l)<<8 + uint32(l)
+			code++
+		}
+		code <<= 1
+	}
+	for ; size < primary; size *= 2 {
+		copy(t[size:2*size], t[:size])
+	}
+	if maxLen <= root {
+		return true
+	}
+	// Longer codes: canonical codes sharing a primary prefix are consecutive, so each
+	// subtable is filled before the next one starts.
+	subBits := maxLen - root
+	sub := 1 << subBits
+	used, prefix, base := primary, -1, 0
+	for l := root + 1; l <= maxLen; l++ {
+		for end := i + int(count[l]); i < end; i++ {
+			rev := reverse(code, l)
+			if p := rev & (primary - 1); p != prefix {
+				if used+sub > len(t) {
+					return false // cannot happen for a code that passed the Kraft check
+				}
+				prefix, base = p, used
+				for j := base; j < base+sub; j++ {
+					t[j] = invalid
+				}
+				t[p] = entryExc | entrySub | uint32(base)<<16 | uint32(subBits)<<8
+				used += sub
+			}
+			sym := sorted[i]
+			e := static[sym] + uint32(l)<<8 + uint32(l)
+			for j := rev >> root; j < sub; j += 1 << (l - root) {
+				t[(base+j)&(tableSize-1)] = e
+			}
+			code++
+		}
+		code <<= 1
+	}
+	return true
+}
+
+// reverse returns the low n bits of c in reverse order.
+func reverse(c int, n uint) int {
+	return int(bits.Reverse16(uint16(c)) >> (16 - n))
+}
+
+// Masks for the primary tables.
+const (
+	llMask   = 1<<llBits - 1
+	distMask = 1<<distBits - 1
+)
+
+// periods[d] is the smallest multiple of d (2..7) that is at least 8: the distance from which
+// a word copy repeats a short match's pattern.
+var periods = [8]int{0, 8, 8, 9, 8, 10, 12, 14}
+
 // block decodes one Huffman-coded block: the hot loop. The decoder state lives in locals
-// (registers) and is written back on every exit. Table entries carry what the symbol means
-// (literal byte, length or distance base with its extra-bit count), so a symbol costs one
-// lookup; tables are power-of-two arrays indexed under a mask, so lookups need no bounds check.
+// (registers) and is written back on every exit. Tables are power-of-two arrays indexed
+// under a mask, so lookups need no bounds check.
 func (d *inflater) block() error {
 	out, n := d.out, d.n
 	in, pos := d.in, d.pos
 	bitbuf, bitsleft := d.bitbuf, d.bitsleft
-	llTable, dsTable := &d.litlen.table, &d.dist.table
-	llMask, dsMask := d.litlen.mask, d.dist.mask
-	llBits, dsBits := d.litlen.bits, d.dist.bits
-	llSubMask, dsSubMask := d.litlen.subMask, d.dist.subMask
+	lt, dt := &d.litlen, &d.dist
 	save := func() {
 		d.n, d.pos, d.bitbuf, d.bitsleft = n, pos, bitbuf, bitsleft
 	}
+
+	// Fast loop, while there is slack on both sides: an iteration refills at most twice (each
+	// loads 8 bytes and advances at most 7) and writes at most 258 bytes rounded up to a word
+	// (later output overwrites the excess). Refills are branchless (libdeflate's): they load
+	// 8 bytes and keep 56-63 valid bits. Every consumer below stays within that budget:
+	// a primary literal takes <= 11 bits, a length <= 20 (15-bit code + 5 extra), a
+	// distance <= 28 (15 + 13), and a lookup peeks at <= 15.
+	const inSlack, outSlack = 16, 264
+	inEnd, outEnd := len(in)-inSlack, len(out)-outSlack
+	if pos <= inEnd && n <= outEnd {
+		if bitsleft < 56 {
+			bitbuf |= binary.LittleEndian.Uint64(in[pos:]) << (bitsleft & 63)
+			pos += int(63-bitsleft) >> 3
+			bitsleft |= 56
+		}
+		e := lt[bitbuf&llMask] // preloaded: the next symbol's primary entry
+		for {
+			saved := bitbuf
+			bitbuf >>= e & 63
+			bitsleft -= uint(e & 0xff)
+			if int32(e) < 0 {
+				// Literal: decode up to two more before refilling (56 - 3*11 >= 11 left
+				// for the preload; a non-literal among them takes <= 20).
+				lit := byte(e >> 16)
+				e = lt[bitbuf&llMask]
+				saved = bitbuf
+				bitbuf >>= e & 63
+				bitsleft -= uint(e & 0xff)
+				out[n] = lit
+				n++
+				if int32(e) < 0 {
+					lit = byte(e >> 16)
+					e = lt[bitbuf&llMask]
+					saved = bitbuf
+					bitbuf >>= e & 63
+					bitsleft -= uint(e & 0xff)
+					out[n] = lit
+					n++
+					if int32(e) < 0 {
+						lit = byte(e >> 16)
+						e = lt[bitbuf&llMask]
+						bitbuf |= binary.LittleEndian.Uint64(in[pos:]) << (bitsleft & 63)
+						pos += int(63-bitsleft) >> 3
+						bitsleft |= 56
+						out[n] = lit
+						n++
+						if pos > inEnd || n > outEnd {
+							break
+						}
+						continue
+					}
+				}
+			}
+			if e&entryExc != 0 {
+				if e&entrySub != 0 {
+					// Subtable pointers consume nothing; the entry found covers the whole code.
+					e = lt[(e>>16+uint32(bitbuf>>llBits)&(1<<(e>>8&15)-1))&tableMask]
+					saved = bitbuf
+					bitbuf >>= e & 63
+					bitsleft -= uint(e & 0xff)
+					if int32(e) < 0 {
+						out[n] = byte(e >> 16)
+						n++
+						e = lt[bitbuf&llMask]
+						bitbuf |= binary.LittleEndian.Uint64(in[pos:]) << (bitsleft & 63)
+						pos += int(63-bitsleft) >> 3
+						bitsleft |= 56
+						if pos > inEnd || n > outEnd {
+							break
+						}
+						continue
+					}
+				}
+				if e&entryExc != 0 {
+					save()
+					if e&entryEOB != 0 {
+						return nil
+					}
+					return errInflate // invalid code, or length symbols 286/287
+				}
+			}
+			// Length: its extra bits sit above the code in the bits saved before consuming.
+			length := int(e>>16) + int((saved&(1<<(e&63)-1))>>(e>>8&15))
+			bitbuf |= binary.LittleEndian.Uint64(in[pos:]) << (bitsleft & 63)
+			pos += int(63-bitsleft) >> 3
+			bitsleft |= 56
+			de := dt[bitbuf&distMask]
+			if de&entryExc != 0 {
+				if de&entrySub == 0 {
+					save()
+					return errInflate // invalid code, or distance symbols 30/31
+				}
+				de = dt[(de>>16+uint32(bitbuf>>distBits)&(1<<(de>>8&15)-1))&tableMask]
+				if de&entryExc != 0 {
+					save()
+					return errInflate
+				}
+			}
+			dist := int(de>>16) + int((bitbuf&(1<<(de&63)-1))>>(de>>8&15))
+			bitbuf >>= de & 63
+			bitsleft -= uint(de & 0xff)
+			if dist > n {
+				save()
+				return errInflate
+			}
+			e = lt[bitbuf&llMask]
+			bitbuf |= binary.LittleEndian.Uint64(in[pos:]) << (bitsleft & 63)
+			pos += int(63-bitsleft) >> 3
+			bitsleft |= 56
+
+			// Copy in words; this may write up to 7 bytes past the end (within the slack).
+			src, end := n-dist, n+length
+			switch {
+			case dist >= 8:
+				// Each word's source ends at or before its destination starts. Two words
+				// unconditionally: most matches are short.
+				binary.LittleEndian.PutUint64(out[n:], binary.LittleEndian.Uint64(out[src:]))
+				binary.LittleEndian.PutUint64(out[n+8:], binary.LittleEndian.Uint64(out[src+8:]))
+				for n, src = n+16, src+16; n < end; n, src = n+8, src+8 {
+					binary.LittleEndian.PutUint64(out[n:], binary.LittleEndian.Uint64(out[src:]))
+				}
+			case dist == 1:
+				v := uint64(out[src]) * 0x0101010101010101
+				for ; n < end; n += 8 {
+					binary.LittleEndian.PutUint64(out[n:], v)
+				}
+			default:
+				// Period 2..7: lay down the first 8 bytes one by one, then copy words from
+				// a whole number of periods (>= 8 bytes) back.
+				for i := range 8 {
+					out[n+i] = out[src+i]
+				}
+				p := periods[dist&7]
+				for n += 8; n < end; n += 8 {
+					binary.LittleEndian.PutUint64(out[n:], binary.LittleEndian.Uint64(out[n-p:]))
+				}
+			}
+			n = end
+			if pos > inEnd || n > outEnd {
+				break
+			}
+		}
+	}
+
+	// Careful loop: near the ends of input and output, one symbol at a time.
 	for {
 		if bitsleft < 48 {
 			if pos+8 <= len(in) {
-				bitbuf |= binary.LittleEndian.Uint64(in[pos:]) << bitsleft
+				bitbuf |= binary.LittleEndian.Uint64(in[pos:]) << (bitsleft & 63)
 				pos += int(63-bitsleft) >> 3
 				bitsleft |= 56
 			} else {
@@ -279,63 +591,42 @@ func (d *inflater) block() error {
 				}
 			}
 		}
-		e := llTable[bitbuf&llMask&tableMask]
+		// >= 48 bits: a length (<= 20) and a distance (<= 28).
+		e := lt[bitbuf&llMask]
 		if e&entrySub != 0 {
-			e = llTable[(e>>entryValShift+uint32(bitbuf>>llBits&llSubMask))&tableMask]
+			e = lt[(e>>16+uint32(bitbuf>>llBits)&(1<<(e>>8&15)-1))&tableMask]
 		}
-		cl := uint(e & entryLenMask)
-		bitbuf >>= cl
-		bitsleft -= cl
-		if e&entryLit != 0 {
+		saved := bitbuf
+		bitbuf >>= e & 63
+		bitsleft -= uint(e & 0xff)
+		if int32(e) < 0 {
 			if n >= len(out) {
 				save()
 				return errInflateShort
 			}
-			out[n] = byte(e >> entryValShift)
-			n++
-			// Most literals come in runs: a second one fits in the bits left (>= 33).
-			e = llTable[bitbuf&llMask&tableMask]
-			if e&entryLit == 0 {
-				continue
-			}
-			if n >= len(out) {
-				save()
-				return errInflateShort
-			}
-			cl = uint(e & entryLenMask)
-			bitbuf >>= cl
-			bitsleft -= cl
-			out[n] = byte(e >> entryValShift)
+			out[n] = byte(e >> 16)
 			n++
 			continue
 		}
-		if e&entryLen == 0 {
+		if e&entryExc != 0 {
 			save()
-			if cl != 0 && e&entryEOB != 0 {
+			if e&entryEOB != 0 {
 				return nil
 			}
-			return errInflate // invalid code, or length symbols 286/287
+			return errInflate
 		}
-		// Up to 5 length extra + 15 distance code + 13 distance extra bits: 33 < 48-15 available.
-		lx := uint(e >> entryExtraShift & 0xf)
-		length := int(e>>entryValShift&0xffff) + int(bitbuf&(1<<lx-1))
-		bitbuf >>= lx
-		bitsleft -= lx
-		de := dsTable[bitbuf&dsMask&tableMask]
+		length := int(e>>16) + int((saved&(1<<(e&63)-1))>>(e>>8&15))
+		de := dt[bitbuf&distMask]
 		if de&entrySub != 0 {
-			de = dsTable[(de>>entryValShift+uint32(bitbuf>>dsBits&dsSubMask))&tableMask]
+			de = dt[(de>>16+uint32(bitbuf>>distBits)&(1<<(de>>8&15)-1))&tableMask]
 		}
-		dl := uint(de & entryLenMask)
-		if de&entryLen == 0 {
+		if de&entryExc != 0 {
 			save()
-			return errInflate // invalid code, or distance symbols 30/31
+			return errInflate
 		}
-		bitbuf >>= dl
-		bitsleft -= dl
-		dx := uint(de >> entryExtraShift & 0xf)
-		dist := int(de>>entryValShift&0xffff) + int(bitbuf&(1<<dx-1))
-		bitbuf >>= dx
-		bitsleft -= dx
+		dist := int(de>>16) + int((bitbuf&(1<<(de&63)-1))>>(de>>8&15))
+		bitbuf >>= de & 63
+		bitsleft -= uint(de & 0xff)
 		if dist > n {
 			save()
 			return errInflate
@@ -346,157 +637,16 @@ func (d *inflater) block() error {
 			return errInflateShort
 		}
 		src := n - dist
-		switch {
-		case dist >= 8 && end+8 <= len(out):
-			// Word copies; may write up to 7 bytes past end, which later output overwrites.
-			for n < end {
-				binary.LittleEndian.PutUint64(out[n:], binary.LittleEndian.Uint64(out[src:]))
-				n += 8
-				src += 8
-			}
-			n = end
-		case dist >= length:
+		if dist >= length {
 			copy(out[n:end], out[src:src+length])
 			n = end
-		default:
+		} else {
 			// Overlapping: the pattern repeats with period dist; copy in growing chunks.
 			for n < end {
 				n += copy(out[n:end], out[src:n])
 			}
 		}
 	}
-}
-
-// Table entries: code length in the low 4 bits (0 = invalid code), extra-bit count in the
-// next 4, kind flags, and the value (literal byte, length or distance base, symbol, or
-// subtable offset) from bit 16.
-const (
-	entryLenMask    = 0xf
-	entryExtraShift = 4
-	entryLit        = 1 << 8  // literal byte
-	entryLen        = 1 << 9  // length (litlen table) or distance (distance table) with extra bits
-	entryEOB        = 1 << 10 // end of block
-	entrySub        = 1 << 11 // primary entry pointing at a subtable of 2^(15-bits) entries
-	entryValShift   = 16
-)
-
-// tableSize bounds a table: a primary of 2^bits entries plus one subtable of 2^(15-bits)
-// entries per distinct primary prefix of a longer code, at most one per symbol: litlen
-// (11 bits) 2048 + 288*16, distance (10 bits) 1024 + 30*32, code lengths (7 bits, no code
-// longer) 128, all < 8192. Indexing under tableMask keeps lookups free of bounds checks.
-const (
-	tableSize = 1 << 13
-	tableMask = tableSize - 1
-)
-
-// Table kinds: what a symbol means.
-const (
-	kindSym    = iota // value = symbol (code length codes)
-	kindLitLen        // literals, end of block, lengths
-	kindDist          // distances
-)
-
-// huffTable decodes canonical Huffman codes.
-type huffTable struct {
-	table   [tableSize]uint32
-	bits    uint
-	mask    uint64
-	subMask uint64
-}
-
-// entry is symbol sym's table entry (without the code length) for a table of kind.
-func entry(kind int, sym int) uint32 {
-	switch kind {
-	case kindLitLen:
-		switch {
-		case sym < 256:
-			return entryLit | uint32(sym)<<entryValShift
-		case sym == 256:
-			return entryEOB
-		case sym < 286:
-			i := sym - 257
-			return entryLen | uint32(lenExtra[i])<<entryExtraShift | uint32(lenBase[i])<<entryValShift
-		}
-		return 0 // 286, 287: valid codes in the fixed table, invalid symbols
-	case kindDist:
-		if sym < 30 {
-			return entryLen | uint32(dstExtra[sym])<<entryExtraShift | dstBase[sym]<<entryValShift
-		}
-		return 0
-	}
-	return uint32(sym) << entryValShift
-}
-
-// build makes the decoding table for code lengths lens (0 = unused). It rejects
-// over-subscribed codes; incomplete codes are allowed (their missing codes decode as invalid).
-func (h *huffTable) build(lens []uint8, bits uint, kind int) bool {
-	var count [16]int
-	for _, l := range lens {
-		count[l]++
-	}
-	count[0] = 0
-	left := 1
-	for l := 1; l < 16; l++ {
-		left = left<<1 - count[l]
-		if left < 0 {
-			return false
-		}
-	}
-	var next [16]int // first canonical code of each length
-	code := 0
-	for l := 1; l < 16; l++ {
-		next[l] = code
-		code = (code + count[l]) << 1
-	}
-	primary := 1 << bits
-	clear(h.table[:primary])
-	used := primary
-	h.bits, h.mask = bits, uint64(primary-1)
-	sub := 1 << (15 - bits)
-	h.subMask = uint64(sub - 1)
-	for sym, l := range lens {
-		if l == 0 {
-			continue
-		}
-		c := next[l]
-		next[l]++
-		rev := reverse(uint32(c), uint(l))
-		e := entry(kind, sym)
-		if e != 0 || kind == kindSym {
-			e |= uint32(l)
-		}
-		if uint(l) <= bits {
-			for i := int(rev); i < primary; i += 1 << l {
-				h.table[i] = e
-			}
-			continue
-		}
-		p := rev & uint32(primary-1)
-		pe := h.table[p]
-		if pe&entrySub == 0 {
-			if used+sub > tableSize {
-				return false // cannot happen for a code that passed the Kraft check
-			}
-			clear(h.table[used : used+sub])
-			pe = entrySub | uint32(used)<<entryValShift
-			h.table[p] = pe
-			used += sub
-		}
-		base := int(pe >> entryValShift)
-		for i := int(rev >> bits); i < sub; i += 1 << (uint(l) - bits) {
-			h.table[base+i] = e
-		}
-	}
-	return true
-}
-
-func reverse(c uint32, n uint) uint32 {
-	var r uint32
-	for i := uint(0); i < n; i++ {
-		r = r<<1 | c&1
-		c >>= 1
-	}
-	return r
 }
 
 // gzipHeaderLen parses a gzip member header (RFC 1952) and returns its length.

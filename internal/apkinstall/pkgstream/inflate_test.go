@@ -116,13 +116,34 @@ func TestInflateCorrupt(t *testing.T) {
 	}
 }
 
+// Arbitrary input never panics, and whatever compress/flate decodes, inflate decodes to the
+// same bytes and consumed length; src is also compressed and must round-trip.
 func FuzzInflate(f *testing.F) {
 	f.Add(deflate(f, []byte("hello hello hello hello"), 6), 23)
+	f.Add(deflate(f, bytes.Repeat([]byte("abcabcabd"), 100), 9), 900)
 	f.Fuzz(func(t *testing.T, src []byte, size int) {
 		if size < 0 || size > 1<<20 {
 			return
 		}
-		inflate(make([]byte, size), src)
+		got := make([]byte, size)
+		n, err := inflate(got, src)
+		r := bytes.NewReader(src)
+		want, werr := io.ReadAll(flate.NewReader(r))
+		if werr == nil && len(want) == size {
+			if err != nil || !bytes.Equal(got, want) || n != len(src)-r.Len() {
+				t.Fatalf("inflate = %d, %v, equal %v; compress/flate read %d", n, err, bytes.Equal(got, want), len(src)-r.Len())
+			}
+		}
+		if err == nil && werr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("inflate succeeded with other output than compress/flate")
+		}
+		// Round trip, at a level picked by size (-2 Huffman only .. 9).
+		level := size%12 - 2
+		comp := deflate(t, src, level)
+		out := make([]byte, len(src))
+		if n, err := inflate(out, comp); err != nil || n != len(comp) || !bytes.Equal(out, src) {
+			t.Fatalf("round trip at level %d: %d, %v, equal %v", level, n, err, bytes.Equal(out, src))
+		}
 	})
 }
 
@@ -144,8 +165,8 @@ func BenchmarkInflate(b *testing.B) {
 	}
 	want := stdInflate(b, body)
 	out := make([]byte, len(want))
-	b.SetBytes(int64(len(want)))
 	b.Run("ramboot", func(b *testing.B) {
+		b.SetBytes(int64(len(want)))
 		start := cpuTime()
 		for b.Loop() {
 			if _, err := inflate(out, body); err != nil {
@@ -155,10 +176,78 @@ func BenchmarkInflate(b *testing.B) {
 		b.ReportMetric(float64(cpuTime()-start)/float64(b.N)/1e6, "cpu-ms/op")
 	})
 	b.Run("klauspost", func(b *testing.B) {
+		b.SetBytes(int64(len(want)))
 		start := cpuTime()
 		for b.Loop() {
 			if _, err := io.ReadFull(kflate.NewReader(bytes.NewReader(body)), out); err != nil {
 				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(cpuTime()-start)/float64(b.N)/1e6, "cpu-ms/op")
+	})
+}
+
+// dataMembers returns the deflate body and decoded size of every real package's data member
+// (the last gzip member), the mix an install actually inflates.
+func dataMembers(b *testing.B) (bodies [][]byte, sizes []int, total int64) {
+	dir := testdata.Path(b, "alpine", "v3.19", "x86_64")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.apk"))
+	if len(files) < 100 {
+		b.Fatalf("found %d packages, want 100", len(files))
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var body []byte
+		var size int
+		for off := 0; off < len(raw); {
+			hdr, err := gzipHeaderLen(raw[off:])
+			if err != nil {
+				b.Fatalf("%s@%d: %v", f, off, err)
+			}
+			want := stdInflate(b, raw[off+hdr:])
+			n, err := inflate(make([]byte, len(want)), raw[off+hdr:])
+			if err != nil {
+				b.Fatalf("%s@%d: %v", f, off, err)
+			}
+			body, size = raw[off+hdr:off+hdr+n], len(want)
+			off += hdr + n + 8
+		}
+		bodies, sizes = append(bodies, body), append(sizes, size)
+		total += int64(size)
+	}
+	return bodies, sizes, total
+}
+
+// BenchmarkInflateRepo inflates the data member of every package in the real repository.
+func BenchmarkInflateRepo(b *testing.B) {
+	bodies, sizes, total := dataMembers(b)
+	outs := make([][]byte, len(sizes))
+	for i, s := range sizes {
+		outs[i] = make([]byte, s)
+	}
+	b.Run("ramboot", func(b *testing.B) {
+		b.SetBytes(total)
+		start := cpuTime()
+		for b.Loop() {
+			for i, body := range bodies {
+				if _, err := inflate(outs[i], body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(cpuTime()-start)/float64(b.N)/1e6, "cpu-ms/op")
+	})
+	b.Run("klauspost", func(b *testing.B) {
+		b.SetBytes(total)
+		start := cpuTime()
+		for b.Loop() {
+			for i, body := range bodies {
+				if _, err := io.ReadFull(kflate.NewReader(bytes.NewReader(body)), outs[i]); err != nil {
+					b.Fatal(err)
+				}
 			}
 		}
 		b.ReportMetric(float64(cpuTime()-start)/float64(b.N)/1e6, "cpu-ms/op")
