@@ -16,7 +16,8 @@ import (
 // the tar parser hand out file contents without copying them again. The installer only feeds
 // it data whose SHA-256 already matched the signed chain, and every access is bounds-checked.
 func inflate(dst, src []byte) (int, error) {
-	d := inflater{in: src, out: dst}
+	// Capacity = length: word loads and stores are checked against the capacity.
+	d := inflater{in: src[:len(src):len(src)], out: dst[:len(dst):len(dst)]}
 	if err := d.run(); err != nil {
 		return 0, err
 	}
@@ -416,6 +417,12 @@ const (
 	distMask = 1<<distBits - 1
 )
 
+// load64 and store64 access 8 bytes at i; slicing [i:i+8] costs one check against the
+// capacity (the callers' slices have capacity = length).
+func load64(b []byte, i int) uint64 { return binary.LittleEndian.Uint64(b[i : i+8]) }
+
+func store64(b []byte, i int, v uint64) { binary.LittleEndian.PutUint64(b[i:i+8], v) }
+
 // periods[d] is the smallest multiple of d (2..7) that is at least 8: the distance from which
 // a word copy repeats a short match's pattern.
 var periods = [8]int{0, 8, 8, 9, 8, 10, 12, 14}
@@ -442,7 +449,7 @@ func (d *inflater) block() error {
 	inEnd, outEnd := len(in)-inSlack, len(out)-outSlack
 	if pos <= inEnd && n <= outEnd {
 		if bitsleft < 56 {
-			bitbuf |= binary.LittleEndian.Uint64(in[pos:]) << (bitsleft & 63)
+			bitbuf |= load64(in, pos) << (bitsleft & 63)
 			pos += int(63-bitsleft) >> 3
 			bitsleft |= 56
 		}
@@ -472,7 +479,7 @@ func (d *inflater) block() error {
 					if int32(e) < 0 {
 						lit = byte(e >> 16)
 						e = lt[bitbuf&llMask]
-						bitbuf |= binary.LittleEndian.Uint64(in[pos:]) << (bitsleft & 63)
+						bitbuf |= load64(in, pos) << (bitsleft & 63)
 						pos += int(63-bitsleft) >> 3
 						bitsleft |= 56
 						out[n] = lit
@@ -495,7 +502,7 @@ func (d *inflater) block() error {
 						out[n] = byte(e >> 16)
 						n++
 						e = lt[bitbuf&llMask]
-						bitbuf |= binary.LittleEndian.Uint64(in[pos:]) << (bitsleft & 63)
+						bitbuf |= load64(in, pos) << (bitsleft & 63)
 						pos += int(63-bitsleft) >> 3
 						bitsleft |= 56
 						if pos > inEnd || n > outEnd {
@@ -514,7 +521,7 @@ func (d *inflater) block() error {
 			}
 			// Length: its extra bits sit above the code in the bits saved before consuming.
 			length := int(e>>16) + int((saved&(1<<(e&63)-1))>>(e>>8&15))
-			bitbuf |= binary.LittleEndian.Uint64(in[pos:]) << (bitsleft & 63)
+			bitbuf |= load64(in, pos) << (bitsleft & 63)
 			pos += int(63-bitsleft) >> 3
 			bitsleft |= 56
 			de := dt[bitbuf&distMask]
@@ -537,7 +544,7 @@ func (d *inflater) block() error {
 				return errInflate
 			}
 			e = lt[bitbuf&llMask]
-			bitbuf |= binary.LittleEndian.Uint64(in[pos:]) << (bitsleft & 63)
+			bitbuf |= load64(in, pos) << (bitsleft & 63)
 			pos += int(63-bitsleft) >> 3
 			bitsleft |= 56
 
@@ -547,15 +554,15 @@ func (d *inflater) block() error {
 			case dist >= 8:
 				// Each word's source ends at or before its destination starts. Two words
 				// unconditionally: most matches are short.
-				binary.LittleEndian.PutUint64(out[n:], binary.LittleEndian.Uint64(out[src:]))
-				binary.LittleEndian.PutUint64(out[n+8:], binary.LittleEndian.Uint64(out[src+8:]))
+				store64(out, n, load64(out, src))
+				store64(out, n+8, load64(out, src+8))
 				for n, src = n+16, src+16; n < end; n, src = n+8, src+8 {
-					binary.LittleEndian.PutUint64(out[n:], binary.LittleEndian.Uint64(out[src:]))
+					store64(out, n, load64(out, src))
 				}
 			case dist == 1:
 				v := uint64(out[src]) * 0x0101010101010101
 				for ; n < end; n += 8 {
-					binary.LittleEndian.PutUint64(out[n:], v)
+					store64(out, n, v)
 				}
 			default:
 				// Period 2..7: lay down the first 8 bytes one by one, then copy words from
@@ -565,7 +572,7 @@ func (d *inflater) block() error {
 				}
 				p := periods[dist&7]
 				for n += 8; n < end; n += 8 {
-					binary.LittleEndian.PutUint64(out[n:], binary.LittleEndian.Uint64(out[n-p:]))
+					store64(out, n, load64(out, n-p))
 				}
 			}
 			n = end
@@ -579,7 +586,7 @@ func (d *inflater) block() error {
 	for {
 		if bitsleft < 48 {
 			if pos+8 <= len(in) {
-				bitbuf |= binary.LittleEndian.Uint64(in[pos:]) << (bitsleft & 63)
+				bitbuf |= load64(in, pos) << (bitsleft & 63)
 				pos += int(63-bitsleft) >> 3
 				bitsleft |= 56
 			} else {
