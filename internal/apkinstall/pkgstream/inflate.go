@@ -168,8 +168,8 @@ var fixedLens = func() (l [288 + 30]uint8) {
 func (d *inflater) fixedTables() {
 	// Fixed codes are complete except for the unused symbols 286-287 and 30-31, which the
 	// builder accepts as the standard does.
-	build(d.litlen[:], fixedLens[:288], llBits, litlenEntries[:], entryExc)
-	build(d.dist[:], fixedLens[288:], distBits, distEntries[:], entryExc)
+	build(d.litlen[:], fixedLens[:288], llBits, litlenEntries[:], entryExc, false)
+	build(d.dist[:], fixedLens[288:], distBits, distEntries[:], entryExc, true)
 }
 
 func (d *inflater) dynamicTables() error {
@@ -183,7 +183,7 @@ func (d *inflater) dynamicTables() error {
 	for i := 0; i < hclen; i++ {
 		cl[clOrder[i]] = uint8(d.bits(3))
 	}
-	if !build(d.codelen[:], cl[:], clBits, symEntries[:], 0) {
+	if !build(d.codelen[:], cl[:], clBits, symEntries[:], 0, false) {
 		return errInflate
 	}
 	var lens [286 + 30]uint8
@@ -224,8 +224,8 @@ func (d *inflater) dynamicTables() error {
 	if lens[256] == 0 {
 		return errInflate // no end-of-block code
 	}
-	if !build(d.litlen[:], lens[:hlit], llBits, litlenEntries[:], entryExc) ||
-		!build(d.dist[:], lens[hlit:hlit+hdist], distBits, distEntries[:], entryExc) {
+	if !build(d.litlen[:], lens[:hlit], llBits, litlenEntries[:], entryExc, false) ||
+		!build(d.dist[:], lens[hlit:hlit+hdist], distBits, distEntries[:], entryExc, true) {
 		return errInflate
 	}
 	return nil
@@ -296,7 +296,7 @@ var litlenEntries, distEntries, symEntries = func() (ll [288]uint32, ds [32]uint
 			if j >= 8 && j < 28 {
 				extra = uint32(j/4 - 1)
 			}
-			ll[i] = lenBase[j]<<16 | extra
+			ll[i] = lenBase[j]<<16 | extra<<8
 		default:
 			ll[i] = entryExc // 286, 287: valid codes in the fixed table, invalid symbols
 		}
@@ -322,7 +322,7 @@ var litlenEntries, distEntries, symEntries = func() (ll [288]uint32, ds [32]uint
 // of 2^root entries; static holds each symbol's entry without its length, invalid is the
 // entry for codes no symbol has. It rejects over-subscribed codes; incomplete codes are
 // allowed (their missing codes decode as invalid).
-func build(t []uint32, lens []uint8, root uint, static []uint32, invalid uint32) bool {
+func build(t []uint32, lens []uint8, root uint, static []uint32, invalid uint32, withExtra bool) bool {
 	var count [16]uint16
 	for _, l := range lens {
 		count[l&15]++
@@ -352,6 +352,13 @@ func build(t []uint32, lens []uint8, root uint, static []uint32, invalid uint32)
 		}
 	}
 	primary := 1 << root
+	// entry is symbol sym's entry for a code of length l.
+	entry := func(sym uint16, l uint) uint32 {
+		if withExtra {
+			return static[sym] + uint32(l)<<8 + uint32(l)
+		}
+		return static[sym] + uint32(l)
+	}
 	// The primary table grows by doubling: the entries of codes up to length l fill the
 	// first 2^l slots (indexed by bit-reversed code), and a copy replicates them above.
 	t[0], t[1] = invalid, invalid
@@ -363,8 +370,7 @@ func build(t []uint32, lens []uint8, root uint, static []uint32, invalid uint32)
 			size *= 2
 		}
 		for end := i + int(count[l]); i < end; i++ {
-			sym := sorted[i]
-			t[reverse(code, l)&(tableSize-1)] = static[sym] + uint32(l)<<8 + uint32(l)
+			t[reverse(code, l)&(tableSize-1)] = entry(sorted[i], l)
 			code++
 		}
 		code <<= 1
@@ -394,8 +400,7 @@ func build(t []uint32, lens []uint8, root uint, static []uint32, invalid uint32)
 				t[p] = entryExc | entrySub | uint32(base)<<16 | uint32(subBits)<<8
 				used += sub
 			}
-			sym := sorted[i]
-			e := static[sym] + uint32(l)<<8 + uint32(l)
+			e := entry(sorted[i], l)
 			for j := rev >> root; j < sub; j += 1 << (l - root) {
 				t[(base+j)&(tableSize-1)] = e
 			}
@@ -455,7 +460,6 @@ func (d *inflater) block() error {
 		}
 		e := lt[bitbuf&llMask] // preloaded: the next symbol's primary entry
 		for {
-			saved := bitbuf
 			bitbuf >>= e & 63
 			bitsleft -= uint(e & 0xff)
 			if int32(e) < 0 {
@@ -463,7 +467,6 @@ func (d *inflater) block() error {
 				// for the preload; a non-literal among them takes <= 20).
 				lit := byte(e >> 16)
 				e = lt[bitbuf&llMask]
-				saved = bitbuf
 				bitbuf >>= e & 63
 				bitsleft -= uint(e & 0xff)
 				out[n] = lit
@@ -471,8 +474,7 @@ func (d *inflater) block() error {
 				if int32(e) < 0 {
 					lit = byte(e >> 16)
 					e = lt[bitbuf&llMask]
-					saved = bitbuf
-					bitbuf >>= e & 63
+						bitbuf >>= e & 63
 					bitsleft -= uint(e & 0xff)
 					out[n] = lit
 					n++
@@ -495,8 +497,7 @@ func (d *inflater) block() error {
 				if e&entrySub != 0 {
 					// Subtable pointers consume nothing; the entry found covers the whole code.
 					e = lt[(e>>16+uint32(bitbuf>>llBits)&(1<<(e>>8&15)-1))&tableMask]
-					saved = bitbuf
-					bitbuf >>= e & 63
+						bitbuf >>= e & 63
 					bitsleft -= uint(e & 0xff)
 					if int32(e) < 0 {
 						out[n] = byte(e >> 16)
@@ -519,8 +520,11 @@ func (d *inflater) block() error {
 					return errInflate // invalid code, or length symbols 286/287
 				}
 			}
-			// Length: its extra bits sit above the code in the bits saved before consuming.
-			length := int(e>>16) + int((saved&(1<<(e&63)-1))>>(e>>8&15))
+			// Length: the code is consumed, its extra bits come next.
+			lx := e >> 8 & 15
+			length := int(e>>16) + int(bitbuf&(1<<lx-1))
+			bitbuf >>= lx
+			bitsleft -= uint(lx)
 			bitbuf |= load64(in, pos) << (bitsleft & 63)
 			pos += int(63-bitsleft) >> 3
 			bitsleft |= 56
@@ -603,7 +607,6 @@ func (d *inflater) block() error {
 		if e&entrySub != 0 {
 			e = lt[(e>>16+uint32(bitbuf>>llBits)&(1<<(e>>8&15)-1))&tableMask]
 		}
-		saved := bitbuf
 		bitbuf >>= e & 63
 		bitsleft -= uint(e & 0xff)
 		if int32(e) < 0 {
@@ -622,7 +625,10 @@ func (d *inflater) block() error {
 			}
 			return errInflate
 		}
-		length := int(e>>16) + int((saved&(1<<(e&63)-1))>>(e>>8&15))
+		lx := e >> 8 & 15
+		length := int(e>>16) + int(bitbuf&(1<<lx-1))
+		bitbuf >>= lx
+		bitsleft -= uint(lx)
 		de := dt[bitbuf&distMask]
 		if de&entrySub != 0 {
 			de = dt[(de>>16+uint32(bitbuf>>distBits)&(1<<(de>>8&15)-1))&tableMask]
