@@ -525,10 +525,11 @@ func (d *inflater) block() error {
 			length := int(e>>16) + int(bitbuf&(1<<lx-1))
 			bitbuf >>= lx
 			bitsleft -= uint(lx)
+			// >= 14 bits are left: look the distance up while refilling.
+			de := dt[bitbuf&distMask]
 			bitbuf |= load64(in, pos) << (bitsleft & 63)
 			pos += int(63-bitsleft) >> 3
 			bitsleft |= 56
-			de := dt[bitbuf&distMask]
 			if de&entryExc != 0 {
 				if de&entrySub == 0 {
 					save()
