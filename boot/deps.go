@@ -77,6 +77,9 @@ type InstallRequest struct {
 	// Preloaded is what Deps.Preload returned for these repositories (nil = nothing): the
 	// installer uses it only where it matches its own request.
 	Preloaded any
+	// MemoryBudget bounds the decoded packages held ahead of the writer (0 = the installer's
+	// default); see installBudget.
+	MemoryBudget int64
 }
 
 // InstallResult is what the install did; every dropped or failed package is named.

@@ -44,6 +44,9 @@ type Env struct {
 	HasRTC func() bool                       // a /dev/rtc* exists: hwclock instead of swclock
 	// AskShell waits up to d for Enter on the console; true = the user wants the rescue shell.
 	AskShell func(d time.Duration) bool
+	// CPUTime returns the CPU time used so far by this process and its waited-for children
+	// (package scripts), for each phase's cpu_ms in the report. nil = not measured (tests).
+	CPUTime func() time.Duration
 	// KernelLog returns the kernel's log buffer (klogctl READ_ALL), used once at handover to
 	// time the start-up before the plan (kernel exec of /init to the first phase). nil = not
 	// measured (tests).
@@ -217,6 +220,10 @@ func Run(ctx context.Context, env *Env) (*Result, error) {
 
 func (s *state) runPhase(ctx context.Context, p Phase) (err error) {
 	t0 := s.env.Now()
+	var cpu0 time.Duration
+	if s.env.CPUTime != nil {
+		cpu0 = s.env.CPUTime()
+	}
 	s.notes = nil
 	defer func() {
 		// PID 1 must never die: a panic in a phase becomes that phase's error.
@@ -226,6 +233,9 @@ func (s *state) runPhase(ctx context.Context, p Phase) (err error) {
 		d := s.env.Now().Sub(t0)
 		pr := PhaseReport{Name: p.Name, Fatal: p.Fatal, Status: "ok", StartMS: ms(t0.Sub(s.start)),
 			DurationMS: ms(d), Notes: s.notes}
+		if s.env.CPUTime != nil {
+			pr.CPUMS = ms(s.env.CPUTime() - cpu0)
+		}
 		switch {
 		case err == errSkipped:
 			pr.Status, err = "skipped", nil

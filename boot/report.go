@@ -42,13 +42,16 @@ type Report struct {
 
 // PhaseReport is the outcome and timing of one phase.
 type PhaseReport struct {
-	Name       string   `json:"name"`
-	Fatal      bool     `json:"fatal"`
-	Status     string   `json:"status"` // ok, failed, skipped
-	StartMS    float64  `json:"start_ms"`
-	DurationMS float64  `json:"duration_ms"`
-	Error      string   `json:"error,omitempty"`
-	Notes      []string `json:"notes,omitempty"` // reasons for waits, choices made
+	Name       string  `json:"name"`
+	Fatal      bool    `json:"fatal"`
+	Status     string  `json:"status"` // ok, failed, skipped
+	StartMS    float64 `json:"start_ms"`
+	DurationMS float64 `json:"duration_ms"`
+	// CPUMS is the CPU time PID 1 and its children (package scripts) used in the phase; with
+	// duration_ms it shows how busy the phase kept the CPUs (not counted: kernel threads).
+	CPUMS float64  `json:"cpu_ms,omitempty"`
+	Error string   `json:"error,omitempty"`
+	Notes []string `json:"notes,omitempty"` // reasons for waits, choices made
 }
 
 // OverlayReport says which apkovl was used and why.

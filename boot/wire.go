@@ -138,7 +138,7 @@ func apkOptions(req InstallRequest) apkinstall.Options {
 	opts := apkinstall.Options{
 		Root: req.Root, KeysDir: req.KeysDir, Arch: req.Arch, InitDB: true, Quiet: req.Quiet,
 		Progress: true, OverlayPaths: req.OverlayPaths, Diskless: true, Out: req.Out,
-		CleanProtected: !req.KeepApkNew,
+		CleanProtected: !req.KeepApkNew, MemoryBudget: req.MemoryBudget,
 	}
 	if rs, ok := req.Preloaded.(*apkinstall.Repos); ok {
 		opts.Preloaded = rs

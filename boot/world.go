@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -96,7 +97,7 @@ func installWorld(ctx context.Context, s *state) error {
 	res, err := e.Deps.Install(ctx, InstallRequest{
 		Root: s.newRoot, Repos: s.repos, KeysDir: keys, Arch: e.Arch, World: world,
 		OverlayPaths: s.placed, KeepApkNew: s.cfg.KeepApkNew, Quiet: s.cfg.Quiet, Out: e.Log.Console(),
-		Preloaded: s.joinPreload(),
+		Preloaded: s.joinPreload(), MemoryBudget: installBudget(e.path("proc/meminfo")),
 	})
 	if res != nil {
 		s.report.Installed, s.report.Dropped, s.report.Failed = res.Installed, res.Dropped, res.Failed
@@ -289,4 +290,26 @@ func installAgent(self, root string) error {
 		return fmt.Errorf("install agent: %w", err)
 	}
 	return nil
+}
+
+// installBudget sizes the installer's decode-ahead memory from the RAM available at boot: an
+// eighth of MemAvailable, between 10 MiB (the installer's default, fine on a 128 MiB box) and
+// 64 MiB. With more, the decoders keep working while a pre-install script holds the writer
+// (chrony's adds a user: ~140 ms under emulation) instead of stopping at 10 MiB ahead.
+func installBudget(meminfo string) int64 {
+	data, err := os.ReadFile(meminfo)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "MemAvailable:" {
+			kib, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return 0
+			}
+			return min(max(kib*1024/8, 10<<20), 64<<20)
+		}
+	}
+	return 0
 }

@@ -370,7 +370,7 @@ func logPhases(t *testing.T, label string, rep *boot.Report) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: boot report: /init to exec %.0f ms = start-up %.0f ms + plan %.0f ms\n", label, rep.InitToExecMS, rep.StartupMS, rep.TotalMS)
 	for _, p := range rep.Phases {
-		fmt.Fprintf(&b, "  %-14s %-8s start %8.1f ms  took %8.1f ms", p.Name, p.Status, p.StartMS, p.DurationMS)
+		fmt.Fprintf(&b, "  %-14s %-8s start %8.1f ms  took %8.1f ms  cpu %7.1f ms", p.Name, p.Status, p.StartMS, p.DurationMS, p.CPUMS)
 		if p.Error != "" {
 			fmt.Fprintf(&b, "  error: %s", p.Error)
 		}

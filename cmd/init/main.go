@@ -52,6 +52,7 @@ func pid1() {
 		SelfExe:       "/proc/self/exe",
 		InitEnv:       initEnv(),
 		KernelLog:     kernelLog,
+		CPUTime:       cpuTime,
 	}
 	env.Deps = boot.DefaultDeps(os.Stdout, env.Arch)
 	var res *boot.Result
@@ -132,4 +133,12 @@ func kernelLog() ([]byte, error) {
 		return nil, err
 	}
 	return buf[:n], nil
+}
+
+// cpuTime is the CPU time of this process and its reaped children (package scripts).
+func cpuTime() time.Duration {
+	var self, children unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &self)
+	unix.Getrusage(unix.RUSAGE_CHILDREN, &children)
+	return time.Duration(self.Utime.Nano() + self.Stime.Nano() + children.Utime.Nano() + children.Stime.Nano())
 }
