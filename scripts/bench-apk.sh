@@ -2,8 +2,8 @@
 # bench-apk.sh — ramboot apk add vs the real apk 2.14 (Alpine minirootfs, chroot), same worlds,
 # same repository, fresh tmpfs roots, alternating runs (scripts and triggers included on both
 # sides). Prints per-world median wall times, the ratio of the medians ramboot/apk and each
-# side's peak RSS. Needs root (chroot, mount) and GNU time. The machine should be otherwise idle:
-# on a loaded one the numbers are mostly scheduling noise.
+# side's peak RSS. Needs root (chroot, mount) and Go (scripts/benchrun does the timing). The
+# machine should be otherwise idle: on a loaded one the numbers are mostly scheduling noise.
 #
 #   scripts/bench-apk.sh [RUNS]        (default 9 runs per side and world)
 # Env: RAMBOOT (binary to measure; default: built from this tree), RAMBOOT_SHARED (default ../shared).
@@ -19,7 +19,6 @@ WORLD1="alpine-base busybox-mdev-openrc ifupdown-ng ca-certificates-bundle"
 WORLD2="$WORLD1 openssh chrony dhcpcd e2fsprogs"
 
 [ "$(id -u)" = 0 ] || { echo "bench-apk: needs root (chroot, tmpfs mounts)" >&2; exit 1; }
-[ -x /usr/bin/time ] || { echo "bench-apk: needs GNU time (/usr/bin/time; apt-get install time)" >&2; exit 1; }
 [ -f "$MRF_TGZ" ] || { echo "bench-apk: missing $MRF_TGZ" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/bench-apk.XXXXXX)
@@ -36,6 +35,8 @@ if [ -z "${RAMBOOT:-}" ]; then
 	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$RAMBOOT" ./cmd/ramboot
 fi
 RAMBOOT=$(cd "$(dirname "$RAMBOOT")" && pwd)/$(basename "$RAMBOOT")
+BENCHRUN=$WORK/benchrun
+CGO_ENABLED=0 go build -o "$BENCHRUN" ./scripts/benchrun
 
 mkdir -p "$WORK/mrf"
 tar -xzf "$MRF_TGZ" -C "$WORK/mrf"
@@ -43,24 +44,20 @@ mkdir -p "$WORK/mrf/repo" "$WORK/mrf/bench"
 mount --bind "$REPO" "$WORK/mrf/repo"
 mount -t tmpfs -o size=1g tmpfs "$WORK/mrf/bench"
 
-# run SIDE WORLDNAME WORLD -> appends "wall_ms maxrss_kb user_s sys_s" to $WORK/SIDE.WORLDNAME
+# run SIDE WORLDNAME WORLD -> appends "wall_us maxrss_kb user_s sys_s" to $WORK/SIDE.WORLDNAME
+# (scripts/benchrun: fork to reap on the monotonic clock, rusage of the installer itself; the
+# real apk is started chrooted directly, without chroot(1) in between).
 run() {
 	local side=$1 wname=$2 world=$3 out=$WORK/$1.$2
 	rm -rf "$WORK/mrf/bench/root"
 	sync
-	local t0 t1 rss
-	t0=$(date +%s%N)
 	if [ "$side" = apk ]; then
-		/usr/bin/time -f "%M %U %S" -o "$WORK/rss" chroot "$WORK/mrf" /sbin/apk add -q --root /bench/root \
-			--initdb --no-network --repository /repo --keys-dir /etc/apk/keys --arch x86_64 $world >/dev/null
+		"$BENCHRUN" -o "$out" -chroot "$WORK/mrf" -- /sbin/apk add -q --root /bench/root \
+			--initdb --no-network --repository /repo --keys-dir /etc/apk/keys --arch x86_64 $world
 	else
-		/usr/bin/time -f "%M %U %S" -o "$WORK/rss" "$RAMBOOT" apk add -q --root "$WORK/mrf/bench/root" \
-			--initdb --no-network --repository "$REPO" --keys-dir "$KEYS" --arch x86_64 $world >/dev/null
+		"$BENCHRUN" -o "$out" -- "$RAMBOOT" apk add -q --root "$WORK/mrf/bench/root" \
+			--initdb --no-network --repository "$REPO" --keys-dir "$KEYS" --arch x86_64 $world
 	fi
-	t1=$(date +%s%N)
-	rss=$(tail -1 "$WORK/rss")
-	# wall ms (date has ns resolution; time's %e only 10 ms), peak RSS KiB, user s, sys s
-	echo "$(( (t1 - t0) / 1000000 )) $rss" >>"$out"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
@@ -81,8 +78,8 @@ done
 fail=0
 for w in 1 2; do
 	world=WORLD$w
-	ta=$(awk '{print $1}' "$WORK/apk.w$w" | median)
-	tr=$(awk '{print $1}' "$WORK/ramboot.w$w" | median)
+	ta=$(awk '{print $1 / 1000}' "$WORK/apk.w$w" | median)
+	tr=$(awk '{print $1 / 1000}' "$WORK/ramboot.w$w" | median)
 	ra=$(awk '{print $2}' "$WORK/apk.w$w" | sort -n | tail -1)
 	rr=$(awk '{print $2}' "$WORK/ramboot.w$w" | sort -n | tail -1)
 	ratio=$(awk -v a="$ta" -v r="$tr" 'BEGIN{ if (a > 0) printf "%.2f", r/a; else print "inf" }')

@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ramboot/ramboot/internal/apkarch"
@@ -608,7 +609,15 @@ type jobQueue struct {
 	cond    *sync.Cond
 	pending []job
 	closed  bool
+	// need is the index of the change the writer wants next; bigFirst takers go for the
+	// costliest package only while the writer's next few are all taken.
+	need atomic.Int64
 }
+
+// aheadWindow is how many of the writer's next packages must be decoding or decoded before a
+// bigFirst taker leaves install order: at the start (musl, busybox and its scripts gate
+// everything) the writer is fed first, and the big package starts once decoders are ahead.
+const aheadWindow = 4
 
 func newJobQueue() *jobQueue {
 	q := &jobQueue{}
@@ -644,7 +653,7 @@ func (q *jobQueue) take(bigFirst bool) (job, bool) {
 		q.cond.Wait()
 	}
 	k := 0
-	if bigFirst {
+	if bigFirst && int64(q.pending[0].i) >= q.need.Load()+aheadWindow {
 		for i, j := range q.pending {
 			if j.cost > q.pending[k].cost {
 				k = i
@@ -658,7 +667,7 @@ func (q *jobQueue) take(bigFirst bool) (job, bool) {
 
 // decodeAll starts the parallel decoders and returns one channel per change (nil for changes
 // that need no package file).
-func (in *installer) decodeAll(ctx context.Context, changes []solver.Change) ([]chan decoded, *budget) {
+func (in *installer) decodeAll(ctx context.Context, changes []solver.Change) ([]chan decoded, *budget, *jobQueue) {
 	limit := in.opts.MemoryBudget
 	if limit <= 0 {
 		limit = DefaultMemoryBudget
@@ -720,7 +729,7 @@ func (in *installer) decodeAll(ctx context.Context, changes []solver.Change) ([]
 			}
 		}()
 	}
-	return chans, bud
+	return chans, bud, q
 }
 
 func (in *installer) decodeOne(p *pkg.Package, cost int64, pool *bufPool, raw []byte) (decoded, []byte) {
@@ -818,7 +827,7 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 		}
 	}
 	defer stopSeq()
-	chans, bud := in.decodeAll(ctx, sol.Changes)
+	chans, bud, jobs := in.decodeAll(ctx, sol.Changes)
 	// On any exit, cancel and free the whole budget so the dispatcher and decoders wind down
 	// instead of waiting for releases that will not come.
 	defer func() { cancel(); bud.release(1 << 50) }()
@@ -848,6 +857,7 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 		name := c.New.Name + "-" + c.New.Version
 		var dp *pkgstream.Package
 		if chans[i] != nil {
+			jobs.need.Store(int64(i))
 			d := <-chans[i]
 			if d.err != nil {
 				bud.release(d.cost)
