@@ -445,19 +445,20 @@ func (d *inflater) block() error {
 	}
 
 	// Fast loop, while there is slack on both sides: an iteration refills at most twice (each
-	// loads 8 bytes and advances at most 7) and writes at most 258 bytes rounded up to a word
-	// (later output overwrites the excess). Refills are branchless (libdeflate's): they load
-	// 8 bytes and keep 56-63 valid bits. Every consumer below stays within that budget:
-	// a primary literal takes <= 11 bits, a length <= 20 (15-bit code + 5 extra), a
-	// distance <= 28 (15 + 13), and a lookup peeks at <= 15.
-	const inSlack, outSlack = 16, 264
+	// loads 8 bytes and advances at most 7) and writes at most 2 literals and a 258-byte match
+	// rounded up to a word (later output overwrites the excess). Refills are branchless
+	// (libdeflate's): they load 8 bytes and keep 56-63 valid bits. Every consumer below stays
+	// within that budget: a primary literal takes <= 11 bits, a length <= 20 (15-bit code + 5
+	// extra), a distance <= 28 (15 + 13), and a lookup peeks at <= 15.
+	const inSlack, outSlack = 16, 2 + 264
 	inEnd, outEnd := len(in)-inSlack, len(out)-outSlack
-	if pos <= inEnd && n <= outEnd {
-		if bitsleft < 56 {
-			bitbuf |= load64(in, pos) << (bitsleft & 63)
-			pos += int(63-bitsleft) >> 3
-			bitsleft |= 56
-		}
+	// Refill before checking the input slack: this refill may advance by 7 bytes.
+	if bitsleft < 56 && pos+8 <= len(in) {
+		bitbuf |= load64(in, pos) << (bitsleft & 63)
+		pos += int(63-bitsleft) >> 3
+		bitsleft |= 56
+	}
+	if pos <= inEnd && n <= outEnd && bitsleft >= 56 {
 		e := lt[bitbuf&llMask] // preloaded: the next symbol's primary entry
 		for {
 			bitbuf >>= e & 63
@@ -474,7 +475,7 @@ func (d *inflater) block() error {
 				if int32(e) < 0 {
 					lit = byte(e >> 16)
 					e = lt[bitbuf&llMask]
-						bitbuf >>= e & 63
+					bitbuf >>= e & 63
 					bitsleft -= uint(e & 0xff)
 					out[n] = lit
 					n++
@@ -497,7 +498,7 @@ func (d *inflater) block() error {
 				if e&entrySub != 0 {
 					// Subtable pointers consume nothing; the entry found covers the whole code.
 					e = lt[(e>>16+uint32(bitbuf>>llBits)&(1<<(e>>8&15)-1))&tableMask]
-						bitbuf >>= e & 63
+					bitbuf >>= e & 63
 					bitsleft -= uint(e & 0xff)
 					if int32(e) < 0 {
 						out[n] = byte(e >> 16)

@@ -97,6 +97,143 @@ func TestInflateSynthetic(t *testing.T) {
 	}
 }
 
+// bitWriter writes a deflate bit stream (LSB first; Huffman codes MSB first).
+type bitWriter struct {
+	b     []byte
+	acc   uint64
+	nbits uint
+}
+
+func (w *bitWriter) bits(v uint64, n uint) {
+	w.acc |= v << w.nbits
+	w.nbits += n
+	for w.nbits >= 8 {
+		w.b = append(w.b, byte(w.acc))
+		w.acc >>= 8
+		w.nbits -= 8
+	}
+}
+
+func (w *bitWriter) code(c uint64, n uint) {
+	var r uint64
+	for i := uint(0); i < n; i++ {
+		r = r<<1 | c>>i&1
+	}
+	w.bits(r, n)
+}
+
+// fixed literal/length symbol (RFC 1951 3.2.6)
+func (w *bitWriter) sym(s int) {
+	switch {
+	case s < 144:
+		w.code(uint64(0x30+s), 8)
+	case s < 256:
+		w.code(uint64(0x190+s-144), 9)
+	case s < 280:
+		w.code(uint64(s-256), 7)
+	default:
+		w.code(uint64(0xc0+s-280), 8)
+	}
+}
+
+// match of length 258 (symbol 285) or 3 (257) at distance dist (< 32769).
+func (w *bitWriter) match(length, dist int) {
+	w.sym(map[int]int{3: 257, 258: 285}[length])
+	base := []int{1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577}
+	c := len(base) - 1
+	for base[c] > dist {
+		c--
+	}
+	w.code(uint64(c), 5)
+	if c >= 4 {
+		w.bits(uint64(dist-base[c]), uint(c/2-1))
+	}
+}
+
+// Long matches right before the end of the output, after literals, at every alignment and
+// for every copy strategy: the word copies must never write past the output (which would
+// panic) and must give compress/flate's bytes. Trailing input keeps the fast loop running.
+func TestInflateMatchAtEnd(t *testing.T) {
+	for _, dist := range []int{1, 2, 3, 7, 8, 9, 15, 16, 17, 20, 100, 300} {
+		for pad := 0; pad < 16; pad++ {
+			for k := 0; k < 4*24; k++ {
+				nlit, tail := k%4, k/4
+				if dist > 1+pad+258+nlit {
+					continue
+				}
+				var w bitWriter
+				w.bits(1, 1) // final
+				w.bits(1, 2) // fixed codes
+				for i := 0; i <= pad; i++ {
+					w.sym('a' + i%26)
+				}
+				w.match(258, 1)
+				for i := 0; i < nlit; i++ {
+					w.sym('A' + i)
+				}
+				w.match(258, dist)
+				for i := 0; i < tail; i++ {
+					w.sym('z')
+				}
+				w.sym(256)
+				w.bits(0, 7)
+				src := append(w.b, bytes.Repeat([]byte{0xff}, 40)...)
+				want := stdInflate(t, src)
+				got := make([]byte, len(want))
+				n, err := inflate(got, src)
+				if err != nil || !bytes.Equal(got, want) || n != len(w.b) {
+					t.Fatalf("dist %d pad %d lits %d tail %d: %d, %v, equal %v; want %d", dist, pad, nlit, tail, n, err, bytes.Equal(got, want), len(w.b))
+				}
+			}
+		}
+	}
+}
+
+// Many small streams, each ending exactly where its input ends: blocks that start near the
+// end of the input must not read past it.
+func TestInflateSmallStreams(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	words := []string{"lib", "usr/", "bin", ".so", "\x00\x00", "ELF", "apk", "x86_64", "\n", "musl"}
+	for i := 0; i < 4000; i++ {
+		var data []byte
+		for len(data) < 100+rng.Intn(3000) {
+			if rng.Intn(4) == 0 {
+				data = append(data, byte(rng.Intn(256)))
+			} else {
+				data = append(data, words[rng.Intn(len(words))]...)
+			}
+		}
+		src := deflate(t, data, 1+rng.Intn(9))
+		got := make([]byte, len(data))
+		n, err := inflate(got, src)
+		if err != nil || !bytes.Equal(got, data) || n != len(src) {
+			t.Fatalf("stream %d: %d, %v, equal %v; want %d", i, n, err, bytes.Equal(got, data), len(src))
+		}
+	}
+}
+
+// A block entered with an empty bit buffer 16 bytes before the end of the input (as after a
+// long dynamic header): the fast loop's first refills must stay inside the input.
+func TestInflateBlockNearInputEnd(t *testing.T) {
+	for _, dist := range []int{2, 20, 4000, 24577} {
+		var w bitWriter
+		w.sym('a')
+		w.sym('b')
+		w.match(258, dist)
+		w.match(258, dist)
+		w.sym(256)
+		for len(w.b) < 16 {
+			w.bits(0, 8)
+		}
+		in := append(make([]byte, 100), w.b[:16]...)
+		d := inflater{in: in[:len(in):len(in)], pos: 100, out: make([]byte, 30000), n: 25000}
+		d.fixedTables()
+		if err := d.block(); err != nil || d.n != 25000+2+2*258 {
+			t.Errorf("dist %d: block() = %v, n = %d", dist, err, d.n)
+		}
+	}
+}
+
 // Corrupt input must give an error or wrong bytes, never a panic or a hang.
 func TestInflateCorrupt(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
