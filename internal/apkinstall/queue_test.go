@@ -6,17 +6,23 @@ func TestJobQueueTake(t *testing.T) {
 	tests := []struct {
 		name  string
 		costs []int64
+		need  int64  // the change the writer waits for
 		takes []bool // bigFirst per take
 		want  []int  // job index taken
 	}{
-		{"in order", []int64{5, 9, 1}, []bool{false, false, false}, []int{0, 1, 2}},
-		{"biggest first", []int64{5, 9, 1}, []bool{true, true, true}, []int{1, 0, 2}},
-		{"equal costs: earliest", []int64{3, 7, 7}, []bool{true, true}, []int{1, 2}},
-		{"mixed", []int64{2, 8, 4, 6}, []bool{true, false, true, false}, []int{1, 0, 3, 2}},
+		{"in order", []int64{5, 9, 1}, 0, []bool{false, false, false}, []int{0, 1, 2}},
+		// The writer is past the window: bigFirst takers go for the costliest.
+		{"biggest first", []int64{5, 9, 1}, -aheadWindow, []bool{true, true, true}, []int{1, 0, 2}},
+		{"equal costs: earliest", []int64{3, 7, 7}, -aheadWindow, []bool{true, true}, []int{1, 2}},
+		{"mixed", []int64{2, 8, 4, 6}, -aheadWindow, []bool{true, false, true, false}, []int{1, 0, 3, 2}},
+		// The writer waits for job 0: bigFirst takers feed it in order until its next
+		// aheadWindow jobs are taken, then take the costliest.
+		{"writer first", []int64{1, 1, 1, 1, 1, 9, 3}, 0, []bool{true, true, true, true, true, true}, []int{0, 1, 2, 3, 5, 6}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			q := newJobQueue()
+			q.need.Store(tc.need)
 			for i, c := range tc.costs {
 				q.push(job{i, c})
 			}
