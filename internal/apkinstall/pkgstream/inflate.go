@@ -248,9 +248,10 @@ func (d *inflater) decodeCodelen() (uint32, error) {
 
 // Table entries (uint32), after libdeflate: everything a symbol needs comes from one lookup.
 //
-//	bits 0-7   bits to consume: code length plus extra bits (lengths, distances)
-//	bits 8-11  code length, to find the extra bits above it; in a subtable pointer,
-//	           the subtable's index bits
+//	bits 0-7   bits to consume: the code length; for distances plus the extra bits, which
+//	           are read before consuming
+//	bits 8-11  extra-bit count (lengths); code length, to find the extra bits above it
+//	           (distances); index bits (subtable pointers)
 //	bit 13     end of block (with entryExc)
 //	bit 14     subtable pointer (with entryExc); consumes nothing
 //	bit 15     exceptional: end of block, subtable pointer or an invalid code
@@ -279,8 +280,8 @@ const (
 )
 
 // Per-symbol entries without the code length (RFC 1951 3.2.5 for the bases and extra bits);
-// build adds the length. Extra-bit counts sit in the low bits, so adding the code length
-// there gives the bits to consume.
+// build adds it. Distance extra-bit counts sit in the low bits, so adding the code length
+// there gives the bits to consume; length extra-bit counts sit in bits 8-11.
 var litlenEntries, distEntries, symEntries = func() (ll [288]uint32, ds [32]uint32, sy [19]uint32) {
 	lenBase := [29]uint32{3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258}
 	dstBase := [30]uint32{1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577}
@@ -320,9 +321,10 @@ var litlenEntries, distEntries, symEntries = func() (ll [288]uint32, ds [32]uint
 
 // build makes the decoding table t for code lengths lens (0 = unused) with a primary table
 // of 2^root entries; static holds each symbol's entry without its length, invalid is the
-// entry for codes no symbol has. It rejects over-subscribed codes; incomplete codes are
-// allowed (their missing codes decode as invalid).
-func build(t []uint32, lens []uint8, root uint, static []uint32, invalid uint32, withExtra bool) bool {
+// entry for codes no symbol has; codeLenField also puts the code length in bits 8-11
+// (distance entries). It rejects over-subscribed codes; incomplete codes are allowed (their
+// missing codes decode as invalid).
+func build(t []uint32, lens []uint8, root uint, static []uint32, invalid uint32, codeLenField bool) bool {
 	var count [16]uint16
 	for _, l := range lens {
 		count[l&15]++
@@ -354,7 +356,7 @@ func build(t []uint32, lens []uint8, root uint, static []uint32, invalid uint32,
 	primary := 1 << root
 	// entry is symbol sym's entry for a code of length l.
 	entry := func(sym uint16, l uint) uint32 {
-		if withExtra {
+		if codeLenField {
 			return static[sym] + uint32(l)<<8 + uint32(l)
 		}
 		return static[sym] + uint32(l)
