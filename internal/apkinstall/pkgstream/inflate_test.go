@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -276,13 +277,36 @@ func FuzzInflate(f *testing.F) {
 		}
 		// Round trip, at a level picked by size (-2 Huffman only .. 9).
 		level := size%12 - 2
-		comp := deflate(t, src, level)
+		comp := fuzzDeflate(src, level)
 		out := make([]byte, len(src))
 		if n, err := inflate(out, comp); err != nil || n != len(comp) || !bytes.Equal(out, src) {
 			t.Fatalf("round trip at level %d: %d, %v, equal %v", level, n, err, bytes.Equal(out, src))
 		}
 	})
 }
+
+// fuzzDeflate compresses with a reused writer per level (a new one costs more than the rest
+// of a fuzz iteration).
+func fuzzDeflate(data []byte, level int) []byte {
+	fuzzWritersMu.Lock()
+	defer fuzzWritersMu.Unlock()
+	var b bytes.Buffer
+	w := fuzzWriters[level+2]
+	if w == nil {
+		w, _ = flate.NewWriter(&b, level)
+		fuzzWriters[level+2] = w
+	} else {
+		w.Reset(&b)
+	}
+	w.Write(data)
+	w.Close()
+	return b.Bytes()
+}
+
+var (
+	fuzzWritersMu sync.Mutex
+	fuzzWriters   [12]*flate.Writer
+)
 
 func BenchmarkInflate(b *testing.B) {
 	raw, err := os.ReadFile(testdata.Path(b, "alpine", "v3.19", "x86_64", "libcrypto3-3.1.4-r5.apk"))
