@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"runtime/trace"
 	"strings"
 	"syscall"
@@ -46,6 +47,12 @@ func cmdApk(args []string) int {
 		// For benchmarks: a runtime/trace of the whole install (go tool trace FILE).
 		if stopTrace, err := startTrace(f); err == nil {
 			defer stopTrace()
+		}
+	}
+	if f := os.Getenv("RAMBOOT_CPUPROFILE"); f != "" {
+		// For benchmarks: a CPU profile of the whole install (go tool pprof FILE).
+		if stop, err := startCPUProfile(f); err == nil {
+			defer stop()
 		}
 	}
 	res, err := apkinstall.Add(ctx, opts, world)
@@ -175,4 +182,16 @@ func startTrace(file string) (func(), error) {
 		return nil, err
 	}
 	return func() { trace.Stop(); f.Close() }, nil
+}
+
+func startCPUProfile(file string) (func(), error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
