@@ -460,9 +460,9 @@ func (d *inflater) block() error {
 		pos += int(63-bitsleft) >> 3
 		bitsleft |= 56
 	}
-	if pos <= inEnd && n <= outEnd && bitsleft >= 56 {
+	if bitsleft >= 56 { // else the input is too short for the fast loop anyway
 		e := lt[bitbuf&llMask] // preloaded: the next symbol's primary entry
-		for {
+		for pos <= inEnd && n <= outEnd {
 			bitbuf >>= e & 63
 			bitsleft -= uint(e & 0xff)
 			if int32(e) < 0 {
@@ -489,9 +489,6 @@ func (d *inflater) block() error {
 						bitsleft |= 56
 						out[n] = lit
 						n++
-						if pos > inEnd || n > outEnd {
-							break
-						}
 						continue
 					}
 				}
@@ -509,9 +506,6 @@ func (d *inflater) block() error {
 						bitbuf |= load64(in, pos) << (bitsleft & 63)
 						pos += int(63-bitsleft) >> 3
 						bitsleft |= 56
-						if pos > inEnd || n > outEnd {
-							break
-						}
 						continue
 					}
 				}
@@ -584,9 +578,6 @@ func (d *inflater) block() error {
 				}
 			}
 			n = end
-			if pos > inEnd || n > outEnd {
-				break
-			}
 		}
 	}
 
