@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/bits"
+	"sync"
 )
 
 // inflate decodes one raw DEFLATE stream (RFC 1951) from src into dst, which must be exactly
@@ -16,8 +17,15 @@ import (
 // the tar parser hand out file contents without copying them again. The installer only feeds
 // it data whose SHA-256 already matched the signed chain, and every access is bounds-checked.
 func inflate(dst, src []byte) (int, error) {
+	// Pooled: the tables are 66 KB, which would otherwise be zeroed (on the stack) per call.
+	d := inflaters.Get().(*inflater)
+	defer func() {
+		d.in, d.out = nil, nil
+		inflaters.Put(d)
+	}()
 	// Capacity = length: word loads and stores are checked against the capacity.
-	d := inflater{in: src[:len(src):len(src)], out: dst[:len(dst):len(dst)]}
+	d.in, d.out = src[:len(src):len(src)], dst[:len(dst):len(dst)]
+	d.pos, d.bitbuf, d.bitsleft, d.overrun, d.n = 0, 0, 0, 0, 0
 	if err := d.run(); err != nil {
 		return 0, err
 	}
@@ -26,6 +34,8 @@ func inflate(dst, src []byte) (int, error) {
 	}
 	return 0, errInflate // truncated: decoding relied on bytes past the end
 }
+
+var inflaters = sync.Pool{New: func() any { return new(inflater) }}
 
 var (
 	errInflate      = errors.New("corrupt deflate stream")
