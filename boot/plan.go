@@ -47,6 +47,9 @@ type Env struct {
 	// CPUTime returns the CPU time used so far by this process and its waited-for children
 	// (package scripts), for each phase's cpu_ms in the report. nil = not measured (tests).
 	CPUTime func() time.Duration
+	// LowPriority gives the calling goroutine's OS thread (to which it stays locked) the lowest
+	// CPU priority, for background work nothing waits on yet. nil = no-op (tests).
+	LowPriority func()
 	// KernelLog returns the kernel's log buffer (klogctl READ_ALL), used once at handover to
 	// time the start-up before the plan (kernel exec of /init to the first phase). nil = not
 	// measured (tests).

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -53,6 +54,7 @@ func pid1() {
 		InitEnv:       initEnv(),
 		KernelLog:     kernelLog,
 		CPUTime:       cpuTime,
+		LowPriority:   lowPriority,
 	}
 	env.Deps = boot.DefaultDeps(os.Stdout, env.Arch)
 	var res *boot.Result
@@ -141,4 +143,11 @@ func cpuTime() time.Duration {
 	unix.Getrusage(unix.RUSAGE_SELF, &self)
 	unix.Getrusage(unix.RUSAGE_CHILDREN, &children)
 	return time.Duration(self.Utime.Nano() + self.Stime.Nano() + children.Utime.Nano() + children.Stime.Nano())
+}
+
+// lowPriority locks the calling goroutine to its thread and makes that thread nice 19; the
+// thread ends with the goroutine (it is never unlocked), so the priority cannot leak.
+func lowPriority() {
+	runtime.LockOSThread()
+	unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19)
 }
