@@ -137,7 +137,7 @@ func PreloadApk(ctx context.Context, req InstallRequest) (any, error) {
 func apkOptions(req InstallRequest) apkinstall.Options {
 	opts := apkinstall.Options{
 		Root: req.Root, KeysDir: req.KeysDir, Arch: req.Arch, InitDB: true, Quiet: req.Quiet,
-		Progress: true, OverlayPaths: req.OverlayPaths, Diskless: true, Out: req.Out,
+		Progress: !req.Quiet, OverlayPaths: req.OverlayPaths, Diskless: true, Out: req.Out,
 		CleanProtected: !req.KeepApkNew, MemoryBudget: req.MemoryBudget,
 	}
 	if rs, ok := req.Preloaded.(*apkinstall.Repos); ok {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ramboot/ramboot/internal/apkinstall"
 )
 
@@ -41,6 +43,9 @@ func cmdApk(args []string) int {
 		}
 	}
 	opts.Out, opts.Err = os.Stdout, os.Stderr
+	if opts.Progress {
+		opts.ProgressWidth, opts.ProgressChar = progressStyle(os.Stdout)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if f := os.Getenv("RAMBOOT_TRACE"); f != "" {
@@ -194,4 +199,19 @@ func startCPUProfile(file string) (func(), error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// progressStyle is apk's: the terminal's width (TIOCGWINSZ on stdout) and "#", or a full block
+// in a UTF-8 locale; APK_PROGRESS_CHAR overrides the character.
+func progressStyle(f *os.File) (width int, char string) {
+	if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil {
+		width = int(ws.Col)
+	}
+	if strings.Contains(os.Getenv("LANG"), "UTF-8") {
+		char = "\u2588"
+	}
+	if c := os.Getenv("APK_PROGRESS_CHAR"); c != "" {
+		char = c
+	}
+	return width, char
 }

@@ -47,15 +47,19 @@ type Options struct {
 	Repos []Repo // explicit; Add also reads ROOT/etc/apk/repositories (local paths only)
 	// RepositoriesFile replaces ROOT/etc/apk/repositories when set (apk --repositories-file).
 	RepositoriesFile string
-	KeysDir          string   // "" = ROOT/etc/apk/keys
-	AllowUntrusted   bool     // accept indexes no trusted key signs
-	Arch             string   // "" = ROOT/etc/apk/arch, else the host's
-	InitDB           bool     // create the database (apk --initdb)
-	NoScripts        bool     // do not run package scripts or triggers
-	Simulate         bool     // solve and print, change nothing
-	Quiet            bool     // only errors
-	Progress         bool     // accepted for apk compatibility; output is line based
-	OverlayPaths     []string // root-relative paths placed by the overlay: never overwritten
+	KeysDir          string // "" = ROOT/etc/apk/keys
+	AllowUntrusted   bool   // accept indexes no trusted key signs
+	Arch             string // "" = ROOT/etc/apk/arch, else the host's
+	InitDB           bool   // create the database (apk --initdb)
+	NoScripts        bool   // do not run package scripts or triggers
+	Simulate         bool   // solve and print, change nothing
+	Quiet            bool   // only errors
+	// Progress draws apk's progress bar on Out (also with Quiet, as apk does), ProgressWidth
+	// wide (the terminal's columns; at least and by default 50) with ProgressChar ("" = "#").
+	Progress      bool
+	ProgressWidth int
+	ProgressChar  string
+	OverlayPaths  []string // root-relative paths placed by the overlay: never overwritten
 	// CleanProtected drops a package's copy of a locally changed protected file (etc/...)
 	// instead of writing it as FILE.apk-new (apk --clean-protected).
 	CleanProtected bool
@@ -136,7 +140,13 @@ func Add(ctx context.Context, opts Options, world []string) (*Result, error) {
 	if opts.Quiet {
 		out = io.Discard
 	}
-	in := &installer{opts: opts, out: out, errw: errw, scriptOut: scriptOut, res: &Result{}}
+	var bar *progressBar
+	if opts.Progress && opts.Out != nil {
+		// Everything written to the terminal clears the bar first, as apk's buffered stdout does.
+		bar = newProgressBar(opts.Out, opts.ProgressWidth, opts.ProgressChar, 0)
+		out, errw, scriptOut = bar.writer(out), bar.writer(errw), bar.writer(scriptOut)
+	}
+	in := &installer{opts: opts, out: out, errw: errw, scriptOut: scriptOut, res: &Result{}, bar: bar}
 	start := time.Now()
 	defer func() { in.res.Timings.Total = time.Since(start) }()
 	if err := in.run(ctx, world); err != nil {
@@ -162,7 +172,8 @@ type installer struct {
 	arch      string
 	repos     []*repo
 	db        *db.DB
-	seq       *sequencer // during commit: output and scripts, in install order
+	seq       *sequencer   // during commit: output and scripts, in install order
+	bar       *progressBar // nil without Options.Progress
 }
 
 // sequencer runs the commit's output and package scripts on one goroutine, strictly in the
@@ -834,12 +845,28 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 	dirs := &dirStates{acl: map[string]extract.ACL{}, touched: map[string]bool{}, updatable: map[string]bool{}}
 	changed := map[*db.Entry]bool{}
 	n := len(sol.Changes)
+	if in.bar != nil {
+		var total int64
+		for _, c := range sol.Changes {
+			total += changeSize(c)
+		}
+		in.bar.total = total
+	}
 	for i, c := range sol.Changes {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		line := c.Line(i+1, n, solver.StyleAPK2)
 		in.seq.later(func() { fmt.Fprintln(in.out, line) })
+		if in.bar != nil {
+			// Under the change's line, as apk draws it while the package installs; what is
+			// done by then is every earlier change (their work was queued before this line).
+			var prev int64
+			if i > 0 {
+				prev = changeSize(sol.Changes[i-1])
+			}
+			in.seq.later(func() { in.bar.add(prev) })
+		}
 		if c.New == nil {
 			in.seq.wait() // deinstall scripts run inline, after everything before them
 			in.purge(ctx, c.Old, owners)
@@ -885,6 +912,10 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 		changed[entry] = true
 		in.res.Installed = append(in.res.Installed, name)
 	}
+	if in.bar != nil && n > 0 {
+		last := changeSize(sol.Changes[n-1])
+		in.seq.later(func() { in.bar.add(last) })
+	}
 	// Every script has run before directory permissions are fixed and triggers run, as in apk.
 	stopSeq()
 	if err := in.fixDirPerms(ext, dirs.updatable); err != nil {
@@ -900,6 +931,18 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 	err = in.db.Write()
 	in.res.Timings.Database = time.Since(t0)
 	return err
+}
+
+// changeSize is what a change counts for in the progress bar: the installed size it adds or
+// removes (apk's progress is by bytes too).
+func changeSize(c solver.Change) int64 {
+	switch {
+	case c.New != nil:
+		return max(c.New.InstalledSize, 0)
+	case c.Old != nil:
+		return max(c.Old.InstalledSize, 0)
+	}
+	return 0
 }
 
 // fail records a failed package; during the commit it is reported in install order.
