@@ -54,10 +54,10 @@ func loadModules(ctx context.Context, s *state) error {
 	s.bg.start(func() coldplug.Report {
 		// At low CPU priority: nothing needs these until a disk appears, and loading a
 		// module (signature check, relocation) is CPU work that would otherwise slow the
-		// disk's own driver chain (about 35 ms of the media phase under TCG).
-		if e.LowPriority != nil {
-			e.LowPriority()
-		}
+		// disk's own driver chain (about 35 ms of the media phase under TCG). A mount that
+		// needs them raises the priority again (prepareFS), or a busy machine could starve
+		// the very load the boot is waiting for.
+		s.fsPre.lower(e.LowPriority)
 		if err := s.loader.LoadFS("vfat"); err != nil {
 			return coldplug.Report{Errors: []string{"vfat preload: " + err.Error()}}
 		}
@@ -220,7 +220,34 @@ func (s *state) prepareFS(fstype string) error {
 	if s.loader == nil {
 		return nil
 	}
+	s.fsPre.raise()
 	return s.loader.LoadFS(fstype)
+}
+
+// fsPreload is the filesystem preload's priority: lowered while nothing waits for it, raised
+// for good once a mount does (before or after it was lowered).
+type fsPreload struct {
+	mu      sync.Mutex
+	urgent  bool
+	restore func() // undoes the lowering; nil when not lowered
+}
+
+func (p *fsPreload) lower(low func() (restore func())) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.urgent && low != nil {
+		p.restore = low()
+	}
+}
+
+func (p *fsPreload) raise() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.urgent = true
+	if p.restore != nil {
+		p.restore()
+		p.restore = nil
+	}
 }
 
 // rescan walks sysfs again for devices that appeared after the coldplug walk (the media search

@@ -48,8 +48,9 @@ type Env struct {
 	// (package scripts), for each phase's cpu_ms in the report. nil = not measured (tests).
 	CPUTime func() time.Duration
 	// LowPriority gives the calling goroutine's OS thread (to which it stays locked) the lowest
-	// CPU priority, for background work nothing waits on yet. nil = no-op (tests).
-	LowPriority func()
+	// CPU priority, for background work nothing waits on yet, and returns a func (safe from any
+	// goroutine) that restores normal priority when something starts waiting. nil = no-op.
+	LowPriority func() (restore func())
 	// KernelLog returns the kernel's log buffer (klogctl READ_ALL), used once at handover to
 	// time the start-up before the plan (kernel exec of /init to the first phase). nil = not
 	// measured (tests).
@@ -165,6 +166,7 @@ type state struct {
 	bg      *background      // module loading beside the boot, joined in configure
 	mods    *moduleLog       // every module loaded, for the report
 	modCopy chan error       // background copy of the modules into the new root
+	fsPre   fsPreload        // the vfat preload's CPU priority
 	preload chan preloadDone // background index load for the install (nil = none running)
 
 	media       []Medium

@@ -32,3 +32,30 @@ func TestInstallBudget(t *testing.T) {
 		t.Errorf("installBudget(missing file) = %d, want 0", got)
 	}
 }
+
+func TestFSPreloadPriority(t *testing.T) {
+	var lowered, restored int
+	low := func() func() { lowered++; return func() { restored++ } }
+
+	var p fsPreload
+	p.lower(low)
+	p.raise()
+	p.raise() // idempotent
+	if lowered != 1 || restored != 1 {
+		t.Errorf("lower then raise: lowered %d, restored %d; want 1, 1", lowered, restored)
+	}
+
+	// A mount before the preload got going: the preload must not lower itself afterwards,
+	// or it would run starved while the mount waits for it.
+	lowered, restored = 0, 0
+	var q fsPreload
+	q.raise()
+	q.lower(low)
+	if lowered != 0 || restored != 0 {
+		t.Errorf("raise then lower: lowered %d, restored %d; want 0, 0", lowered, restored)
+	}
+
+	var r fsPreload
+	r.lower(nil) // no LowPriority (tests): nothing to do
+	r.raise()
+}

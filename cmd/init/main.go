@@ -146,8 +146,11 @@ func cpuTime() time.Duration {
 }
 
 // lowPriority locks the calling goroutine to its thread and makes that thread nice 19; the
-// thread ends with the goroutine (it is never unlocked), so the priority cannot leak.
-func lowPriority() {
+// thread ends with the goroutine (it is never unlocked), so the priority cannot leak. The
+// returned func puts the thread back to nice 0.
+func lowPriority() (restore func()) {
 	runtime.LockOSThread()
-	unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19)
+	tid := unix.Gettid()
+	unix.Setpriority(unix.PRIO_PROCESS, tid, 19)
+	return func() { unix.Setpriority(unix.PRIO_PROCESS, tid, 0) }
 }
