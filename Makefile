@@ -8,6 +8,7 @@
 #   make demo            install what is missing, build everything, boot to the login prompt in QEMU
 #   make bench-apk       scripts/bench-apk.sh (ramboot apk vs real apk: time ratio, peak RSS)
 #   make bench           bench-apk plus the go test -bench benchmarks
+#   make bench-boot      scripts/bench-boot.sh (boot-time medians, QEMU; kernels from make kernels)
 ARCH ?= x86_64
 GOARCH_x86_64 := amd64
 GOARCH_aarch64 := arm64
@@ -33,7 +34,7 @@ MEDIA := $(OUT)/media.$(MEDIA_FORMAT)
 APKOVL ?=
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all test vet qemu-test kernel kernels initramfs media demo deps bench bench-apk clean FORCE
+.PHONY: all test vet qemu-test kernel kernels initramfs media demo deps bench bench-apk bench-boot clean FORCE
 all: bin/ramboot bin/init
 
 bin/ramboot: FORCE
@@ -86,6 +87,10 @@ bench: bench-apk
 # ramboot apk add vs the real apk 2.14 (minirootfs chroot): median wall-time ratio and peak RSS.
 bench-apk: bin/ramboot
 	RAMBOOT=bin/ramboot scripts/bench-apk.sh
+
+# The issue's boot-time set-up 5 times in QEMU: medians of /init to exec and of every phase.
+bench-boot: deps kernel
+	scripts/bench-boot.sh 5
 
 clean:
 	rm -rf bin build/$(ARCH) build/qemu-tests
