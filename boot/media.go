@@ -50,6 +50,11 @@ func findMedia(ctx context.Context, s *state) error {
 		return fmt.Errorf("no boot repository found within %s (no medium with a top-level directory holding .boot_repository; see the media log)", s.cfg.MediaWait)
 	}
 	s.startPreload(ctx)
+	// The media are found: module loads still running (virtio_pci probing the functions after
+	// the disk's, slow controllers) go behind the install, until configure waits for them.
+	if s.mods != nil {
+		s.mods.background(true)
+	}
 	return nil
 }
 

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ramboot/ramboot/internal/coldplug"
 )
@@ -26,7 +29,7 @@ func loadModules(ctx context.Context, s *state) error {
 	if err != nil {
 		return fmt.Errorf("module index %s: %w", dir, err)
 	}
-	s.mods = &moduleLog{actions: e.Actions}
+	s.mods = &moduleLog{actions: e.Actions, setNice: e.SetNice}
 	s.loader = coldplug.New(coldplug.Options{
 		Index: ix, SysRoot: e.Root, Loader: s.mods, Blacklist: s.cfg.Blacklist, Params: s.cfg.ModParams,
 		Sequential: e.SequentialModules,
@@ -138,6 +141,7 @@ func (s *state) joinColdplug() error {
 		return nil
 	}
 	t0 := s.env.Now()
+	s.mods.background(false) // waited for now
 	reps := s.bg.join()
 	var errs []error
 	for _, rep := range reps {
@@ -196,9 +200,68 @@ type moduleLog struct {
 	actions Actions
 	mu      sync.Mutex
 	loaded  []string
+
+	// Once the media are found, module loads still going (a driver probing its other
+	// devices inside finit_module, slow controllers) only compete with the install for the
+	// CPUs: they run at low priority until something waits for them (see background).
+	setNice    func(tid, nice int) // nil: priorities untouched (tests)
+	behind     bool                // loads run at low priority
+	inFlight   map[int]bool        // threads inside LoadModule → lowered
+	lowerCount int                 // threads lowered, for the report
+}
+
+// background moves module loading behind the boot (on) or back to normal priority (off),
+// including the loads in flight. It must be off before anything waits for a load.
+func (m *moduleLog) background(on bool) {
+	if m.setNice == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.behind = on
+	for tid, low := range m.inFlight {
+		if low != on {
+			m.inFlight[tid] = on
+			m.setNice(tid, niceFor(on))
+			if on {
+				m.lowerCount++
+			}
+		}
+	}
+}
+
+func niceFor(low bool) int {
+	if low {
+		return 19
+	}
+	return 0
 }
 
 func (m *moduleLog) LoadModule(path, params string) error {
+	if m.setNice != nil {
+		// The thread is this load's for its duration, so it can be re-prioritised from outside.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid := unix.Gettid()
+		m.mu.Lock()
+		if m.inFlight == nil {
+			m.inFlight = map[int]bool{}
+		}
+		m.inFlight[tid] = m.behind
+		if m.behind {
+			m.setNice(tid, 19)
+			m.lowerCount++
+		}
+		m.mu.Unlock()
+		defer func() {
+			m.mu.Lock()
+			if m.inFlight[tid] {
+				m.setNice(tid, 0) // the thread goes back to the Go scheduler
+			}
+			delete(m.inFlight, tid)
+			m.mu.Unlock()
+		}()
+	}
 	err := m.actions.LoadModule(path, params)
 	if err == nil || errors.Is(err, os.ErrExist) {
 		m.mu.Lock()
@@ -221,6 +284,7 @@ func (s *state) prepareFS(fstype string) error {
 		return nil
 	}
 	s.fsPre.raise()
+	s.mods.background(false) // a mount waits for these loads
 	return s.loader.LoadFS(fstype)
 }
 

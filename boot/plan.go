@@ -47,6 +47,9 @@ type Env struct {
 	// CPUTime returns the CPU time used so far by this process and its waited-for children
 	// (package scripts), for each phase's cpu_ms in the report. nil = not measured (tests).
 	CPUTime func() time.Duration
+	// SetNice sets one thread's nice value (module loads in flight go behind the install once
+	// the media are found). nil = priorities untouched (tests).
+	SetNice func(tid, nice int)
 	// LowPriority gives the calling goroutine's OS thread (to which it stays locked) the lowest
 	// CPU priority, for background work nothing waits on yet, and returns a func (safe from any
 	// goroutine) that restores normal priority when something starts waiting. nil = no-op.

@@ -55,6 +55,7 @@ func pid1() {
 		KernelLog:     kernelLog,
 		CPUTime:       cpuTime,
 		LowPriority:   lowPriority,
+		SetNice:       func(tid, nice int) { unix.Setpriority(unix.PRIO_PROCESS, tid, nice) },
 	}
 	env.Deps = boot.DefaultDeps(os.Stdout, env.Arch)
 	var res *boot.Result
