@@ -177,28 +177,23 @@ func readLines(r io.Reader) ([]string, error) {
 	return out, sc.Err()
 }
 
-func startTrace(file string) (func(), error) {
-	f, err := os.Create(file)
-	if err != nil {
-		return nil, err
-	}
-	if err := trace.Start(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { trace.Stop(); f.Close() }, nil
-}
+// startTrace and startCPUProfile record the install into file until the returned func runs.
+func startTrace(file string) (func(), error) { return record(file, trace.Start, trace.Stop) }
 
 func startCPUProfile(file string) (func(), error) {
+	return record(file, pprof.StartCPUProfile, pprof.StopCPUProfile)
+}
+
+func record(file string, start func(io.Writer) error, stop func()) (func(), error) {
 	f, err := os.Create(file)
 	if err != nil {
 		return nil, err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	if err := start(f); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return func() { stop(); f.Close() }, nil
 }
 
 // progressStyle is apk's: the terminal's width (TIOCGWINSZ on stdout) and "#", or a full block
