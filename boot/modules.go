@@ -60,7 +60,7 @@ func loadModules(ctx context.Context, s *state) error {
 		// disk's own driver chain (about 35 ms of the media phase under TCG). A mount that
 		// needs them raises the priority again (prepareFS), or a busy machine could starve
 		// the very load the boot is waiting for.
-		s.fsPre.lower(e.LowPriority)
+		s.fsPre.lower(e.SetNice)
 		if err := s.loader.LoadFS("vfat"); err != nil {
 			return coldplug.Report{Errors: []string{"vfat preload: " + err.Error()}}
 		}
@@ -204,10 +204,9 @@ type moduleLog struct {
 	// Once the media are found, module loads still going (a driver probing its other
 	// devices inside finit_module, slow controllers) only compete with the install for the
 	// CPUs: they run at low priority until something waits for them (see background).
-	setNice    func(tid, nice int) // nil: priorities untouched (tests)
-	behind     bool                // loads run at low priority
-	inFlight   map[int]bool        // threads inside LoadModule → lowered
-	lowerCount int                 // threads lowered, for the report
+	setNice  func(tid, nice int) // nil: priorities untouched (tests)
+	behind   bool                // loads run at low priority
+	inFlight map[int]bool        // threads inside LoadModule → lowered
 }
 
 // background moves module loading behind the boot (on) or back to normal priority (off),
@@ -223,9 +222,6 @@ func (m *moduleLog) background(on bool) {
 		if low != on {
 			m.inFlight[tid] = on
 			m.setNice(tid, niceFor(on))
-			if on {
-				m.lowerCount++
-			}
 		}
 	}
 }
@@ -250,7 +246,6 @@ func (m *moduleLog) LoadModule(path, params string) error {
 		m.inFlight[tid] = m.behind
 		if m.behind {
 			m.setNice(tid, 19)
-			m.lowerCount++
 		}
 		m.mu.Unlock()
 		defer func() {
@@ -296,12 +291,18 @@ type fsPreload struct {
 	restore func() // undoes the lowering; nil when not lowered
 }
 
-func (p *fsPreload) lower(low func() (restore func())) {
+// lower makes the calling goroutine's thread nice 19 (the goroutine stays locked to it, so the
+// priority ends with it) unless a mount already waits.
+func (p *fsPreload) lower(setNice func(tid, nice int)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.urgent && low != nil {
-		p.restore = low()
+	if p.urgent || setNice == nil {
+		return
 	}
+	runtime.LockOSThread()
+	tid := unix.Gettid()
+	setNice(tid, 19)
+	p.restore = func() { setNice(tid, 0) }
 }
 
 func (p *fsPreload) raise() {

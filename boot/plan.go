@@ -47,13 +47,10 @@ type Env struct {
 	// CPUTime returns the CPU time used so far by this process and its waited-for children
 	// (package scripts), for each phase's cpu_ms in the report. nil = not measured (tests).
 	CPUTime func() time.Duration
-	// SetNice sets one thread's nice value (module loads in flight go behind the install once
-	// the media are found). nil = priorities untouched (tests).
+	// SetNice sets one thread's nice value: background module loads (the vfat preload, loads
+	// still running once the media are found) go behind the boot until something waits for
+	// them. nil = priorities untouched (tests).
 	SetNice func(tid, nice int)
-	// LowPriority gives the calling goroutine's OS thread (to which it stays locked) the lowest
-	// CPU priority, for background work nothing waits on yet, and returns a func (safe from any
-	// goroutine) that restores normal priority when something starts waiting. nil = no-op.
-	LowPriority func() (restore func())
 	// KernelLog returns the kernel's log buffer (klogctl READ_ALL), used once at handover to
 	// time the start-up before the plan (kernel exec of /init to the first phase). nil = not
 	// measured (tests).

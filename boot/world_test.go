@@ -35,29 +35,35 @@ func TestInstallBudget(t *testing.T) {
 }
 
 func TestFSPreloadPriority(t *testing.T) {
-	var lowered, restored int
-	low := func() func() { lowered++; return func() { restored++ } }
+	var mu sync.Mutex
+	var calls []int // nice values set, in order
+	setNice := func(tid, n int) { mu.Lock(); calls = append(calls, n); mu.Unlock() }
+	inGoroutine := func(f func()) { // lower locks its goroutine's thread: keep that off the test's
+		done := make(chan struct{})
+		go func() { defer close(done); f() }()
+		<-done
+	}
 
 	var p fsPreload
-	p.lower(low)
+	inGoroutine(func() { p.lower(setNice) })
 	p.raise()
 	p.raise() // idempotent
-	if lowered != 1 || restored != 1 {
-		t.Errorf("lower then raise: lowered %d, restored %d; want 1, 1", lowered, restored)
+	if fmt.Sprint(calls) != "[19 0]" {
+		t.Errorf("lower then raise: nice set to %v, want [19 0]", calls)
 	}
 
 	// A mount before the preload got going: the preload must not lower itself afterwards,
 	// or it would run starved while the mount waits for it.
-	lowered, restored = 0, 0
+	calls = nil
 	var q fsPreload
 	q.raise()
-	q.lower(low)
-	if lowered != 0 || restored != 0 {
-		t.Errorf("raise then lower: lowered %d, restored %d; want 0, 0", lowered, restored)
+	inGoroutine(func() { q.lower(setNice) })
+	if len(calls) != 0 {
+		t.Errorf("raise then lower: nice set to %v, want nothing", calls)
 	}
 
 	var r fsPreload
-	r.lower(nil) // no LowPriority (tests): nothing to do
+	r.lower(nil) // no SetNice (tests): nothing to do
 	r.raise()
 }
 

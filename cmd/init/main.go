@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -54,7 +53,6 @@ func pid1() {
 		InitEnv:       initEnv(),
 		KernelLog:     kernelLog,
 		CPUTime:       cpuTime,
-		LowPriority:   lowPriority,
 		SetNice:       func(tid, nice int) { unix.Setpriority(unix.PRIO_PROCESS, tid, nice) },
 	}
 	env.Deps = boot.DefaultDeps(os.Stdout, env.Arch)
@@ -144,14 +142,4 @@ func cpuTime() time.Duration {
 	unix.Getrusage(unix.RUSAGE_SELF, &self)
 	unix.Getrusage(unix.RUSAGE_CHILDREN, &children)
 	return time.Duration(self.Utime.Nano() + self.Stime.Nano() + children.Utime.Nano() + children.Stime.Nano())
-}
-
-// lowPriority locks the calling goroutine to its thread and makes that thread nice 19; the
-// thread ends with the goroutine (it is never unlocked), so the priority cannot leak. The
-// returned func puts the thread back to nice 0.
-func lowPriority() (restore func()) {
-	runtime.LockOSThread()
-	tid := unix.Gettid()
-	unix.Setpriority(unix.PRIO_PROCESS, tid, 19)
-	return func() { unix.Setpriority(unix.PRIO_PROCESS, tid, 0) }
 }
