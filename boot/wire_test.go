@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,9 +44,11 @@ func TestMediaRescan(t *testing.T) {
 			}, nil)
 			req := MediaRequest{Root: root, DevRoot: filepath.Join(root, "dev"), MediaRoot: filepath.Join(root, "media"),
 				Deadline: 200 * time.Millisecond, Mounter: rec, Loader: l}
-			called := false
+			// Find may give up (deadline) while its rescan still runs; the test waits for it.
+			rescanned := make(chan struct{})
 			if tc.rescan {
-				req.Rescan = func() { called = true; l.Coldplug() }
+				var once sync.Once // Find may rescan more than once
+				req.Rescan = func() { l.Coldplug(); once.Do(func() { close(rescanned) }) }
 			}
 			for _, d := range []string{"dev", "media", "sys/class/block", "sys/block"} {
 				os.MkdirAll(filepath.Join(root, d), 0o755)
@@ -56,6 +59,14 @@ func TestMediaRescan(t *testing.T) {
 			}
 			if _, err := bootmedia.Find(context.Background(), opts); err != nil {
 				t.Fatalf("bootmedia.Find() = %v", err)
+			}
+			called := false
+			if tc.rescan {
+				select {
+				case <-rescanned:
+					called = true
+				case <-time.After(10 * time.Second):
+				}
 			}
 			if !slices.Contains(rec.Lines(), e1000) {
 				t.Errorf("after the media search, actions = %q, want %q", rec.Lines(), e1000)
