@@ -37,18 +37,22 @@ func handover(ctx context.Context, s *state) error {
 		return fmt.Errorf("new root %s is not a separate mount", e.rel(s.newRoot))
 	}
 
+	// The start-up before the first phase, from the kernel log; read before the clock stops, so
+	// the reading itself is part of the total it reports.
+	var startup float64
+	if e.KernelLog != nil && s.markAt > 0 {
+		if klog, err := e.KernelLog(); err == nil {
+			startup, _ = startupMS(klog, s.markAt)
+		}
+	}
 	// The report goes into /run, which moves into the new root with it.
 	pr := PhaseReport{Name: "handover", Fatal: true, Status: "ok", StartMS: ms(e.Now().Sub(s.start))}
 	rep := *s.report
 	rep.Phases = append(append([]PhaseReport(nil), rep.Phases...), pr)
 	rep.TotalMS = pr.StartMS
-	if e.KernelLog != nil && s.markAt > 0 {
-		if klog, err := e.KernelLog(); err == nil {
-			if st, ok := startupMS(klog, s.markAt); ok {
-				rep.StartupMS, rep.InitToExecMS = st, st+rep.TotalMS
-				e.Log.Infof("handover", "/init to exec of %s: %.3fs (start-up before the plan %.3fs)", s.cfg.Init, rep.InitToExecMS/1000, st/1000)
-			}
-		}
+	if startup > 0 {
+		rep.StartupMS, rep.InitToExecMS = startup, startup+rep.TotalMS
+		e.Log.Infof("handover", "/init to exec of %s: %.3fs (start-up before the plan %.3fs)", s.cfg.Init, rep.InitToExecMS/1000, startup/1000)
 	}
 	if err := WriteReport(e.path("run/ramboot/boot.json"), &rep); err != nil {
 		e.Log.Warnf("handover", "%v", err)

@@ -18,7 +18,13 @@ const clockMark = "ramboot: clock mark"
 func startupMS(klog []byte, markAt time.Duration) (ms float64, ok bool) {
 	var run, mark float64
 	var haveRun, haveMark bool
-	for _, line := range bytes.Split(klog, []byte("\n")) {
+	for len(klog) > 0 && !haveMark {
+		line := klog
+		if i := bytes.IndexByte(klog, '\n'); i >= 0 {
+			line, klog = klog[:i], klog[i+1:]
+		} else {
+			klog = nil
+		}
 		ts, msg, good := klogLine(line)
 		if !good {
 			continue
