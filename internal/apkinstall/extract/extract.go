@@ -560,21 +560,12 @@ func (w *writer) file(f *pkgstream.File, acl ACL) (kept, brokenX bool, err error
 	return final != base, brokenX, nil
 }
 
-// newSum is the SHA-1 apk compares: the file content, or a symlink's target.
+// newSum is the SHA-1 apk compares: the recorded checksum, else the content's or link target's.
 func newSum(f *pkgstream.File) []byte {
 	if f.Checksum != nil {
 		return f.Checksum
 	}
-	var s [sha1.Size]byte
-	switch f.Type {
-	case tar.TypeReg:
-		s = sha1.Sum(f.Data)
-	case tar.TypeSymlink:
-		s = sha1.Sum([]byte(f.Linkname))
-	default:
-		return nil
-	}
-	return s[:]
+	return f.Sum()
 }
 
 // contentSum hashes what is on disk at name (nil for other file types or on error).

@@ -383,20 +383,26 @@ func fileFromHeader(h *tar.Header, data func(size int64) ([]byte, error)) (File,
 		}
 	}
 	if f.Checksum != nil {
-		var got [sha1.Size]byte
-		switch f.Type {
-		case tar.TypeReg:
-			got = sha1.Sum(f.Data)
-		case tar.TypeSymlink:
-			got = sha1.Sum([]byte(f.Linkname))
-		default:
-			return f, nil
-		}
-		if !bytes.Equal(got[:], f.Checksum) {
+		if got := f.Sum(); got != nil && !bytes.Equal(got, f.Checksum) {
 			return f, fmt.Errorf("%s: %w", f.Name, ErrFileHash)
 		}
 	}
 	return f, nil
+}
+
+// Sum computes apk's checksum of an entry: the SHA-1 of a regular file's content or of a
+// symlink's target; nil for other types.
+func (f *File) Sum() []byte {
+	var s [sha1.Size]byte
+	switch f.Type {
+	case tar.TypeReg:
+		s = sha1.Sum(f.Data)
+	case tar.TypeSymlink:
+		s = sha1.Sum([]byte(f.Linkname))
+	default:
+		return nil
+	}
+	return s[:]
 }
 
 // ParseInfo parses .PKGINFO ("key = value" lines, # comments).
