@@ -143,7 +143,7 @@ func Add(ctx context.Context, opts Options, world []string) (*Result, error) {
 	var bar *progressBar
 	if opts.Progress && opts.Out != nil {
 		// Everything written to the terminal clears the bar first, as apk's buffered stdout does.
-		bar = newProgressBar(opts.Out, opts.ProgressWidth, opts.ProgressChar, 0)
+		bar = newProgressBar(opts.Out, opts.ProgressWidth, opts.ProgressChar)
 		out, errw, scriptOut = bar.writer(out), bar.writer(errw), bar.writer(scriptOut)
 	}
 	in := &installer{opts: opts, out: out, errw: errw, scriptOut: scriptOut, res: &Result{}, bar: bar}

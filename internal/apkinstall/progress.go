@@ -25,14 +25,15 @@ type progressBar struct {
 	pending bool // a drawn bar awaits its clear
 }
 
-func newProgressBar(w io.Writer, screenWidth int, char string, total int64) *progressBar {
+// newProgressBar draws on w; the commit sets total once the transaction is known.
+func newProgressBar(w io.Writer, screenWidth int, char string) *progressBar {
 	if screenWidth <= 50 {
 		screenWidth = 50 // apk's minimum (and its default when the width is unknown)
 	}
 	if char == "" {
 		char = "#"
 	}
-	return &progressBar{w: w, width: screenWidth - 6, char: char, total: total, force: true}
+	return &progressBar{w: w, width: screenWidth - 6, char: char, force: true}
 }
 
 // writer returns w with the pending clear written to the terminal before anything w gets.

@@ -327,9 +327,8 @@ func (l *Loader) withPredicted(aliases []string) []string {
 // else.
 func VirtioChild(pciAlias string) (string, bool) {
 	var vendor, device, subVendor, subDevice uint32
-	var rest string
-	n, err := fmt.Sscanf(pciAlias, "pci:v%08Xd%08Xsv%08Xsd%08X%s", &vendor, &device, &subVendor, &subDevice, &rest)
-	if err != nil || n < 4 || vendor != 0x1af4 {
+	// The class fields after sd… do not matter (Sscanf leaves them unread).
+	if _, err := fmt.Sscanf(pciAlias, "pci:v%08Xd%08Xsv%08Xsd%08X", &vendor, &device, &subVendor, &subDevice); err != nil || vendor != 0x1af4 {
 		return "", false
 	}
 	var id uint32
