@@ -3,6 +3,7 @@ package boot
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,6 +160,40 @@ func TestLoggerEcho(t *testing.T) {
 	}
 	if got, want := kmsg.String(), "<6>ramboot: p: info\n<3>ramboot: p: broken\n<6>ramboot: p: hidden\n<4>ramboot: p: warned\n"; got != want {
 		t.Errorf("kmsg = %q, want %q", got, want)
+	}
+}
+
+// nopCloser is a kmsg handle opened for one record.
+type nopCloser struct {
+	*strings.Builder
+	closed *int
+}
+
+func (n nopCloser) Close() error { *n.closed++; return nil }
+
+// TestLoggerReopensKmsgForErrors: warnings and errors go through a fresh /dev/kmsg handle each
+// (the kernel rate-limits per open file, 10 records per 5 s), progress lines through the shared
+// one, so a chatty boot cannot push its errors out of the log.
+func TestLoggerReopensKmsgForErrors(t *testing.T) {
+	var console, shared, fresh strings.Builder
+	opened, closed := 0, 0
+	l := NewLogger(&console)
+	l.AttachKmsg(&shared, 5)
+	l.ReopenKmsg(func() (io.WriteCloser, error) { opened++; return nopCloser{&fresh, &closed}, nil })
+	for i := 0; i < 20; i++ {
+		l.Debugf("p", "noise")
+		l.Infof("p", "progress")
+	}
+	l.Warnf("p", "warned")
+	l.Errorf("p", "broken")
+	if got, want := fresh.String(), "<4>ramboot: p: warned\n<3>ramboot: p: broken\n"; got != want {
+		t.Errorf("records through fresh handles = %q, want %q", got, want)
+	}
+	if opened != 2 || closed != 2 {
+		t.Errorf("fresh kmsg handles opened %d, closed %d; want 2, 2 (one per warning/error)", opened, closed)
+	}
+	if strings.Contains(shared.String(), "broken") || !strings.Contains(shared.String(), "<6>ramboot: p: progress") {
+		t.Errorf("shared kmsg handle = %q, want the progress lines and no error", shared.String())
 	}
 }
 

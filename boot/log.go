@@ -18,6 +18,18 @@ type Logger struct {
 	// echo is the kernel's console_loglevel: kmsg records below it are printed on the console
 	// by the kernel itself, so writing them to the console too would show every line twice.
 	echo int
+	// reopen gives a fresh /dev/kmsg handle for each warning and error: the kernel rate-limits
+	// writes per open file (10 records per 5 s), and a chatty boot (debug_init, phase lines)
+	// would otherwise have its errors dropped from the log and, under quiet, the console.
+	reopen func() (io.WriteCloser, error)
+}
+
+// ReopenKmsg makes warnings and errors go to /dev/kmsg through a fresh handle each (open
+// returns one), so the kernel's per-file rate limit never drops them.
+func (l *Logger) ReopenKmsg(open func() (io.WriteCloser, error)) {
+	l.mu.Lock()
+	l.reopen = open
+	l.mu.Unlock()
 }
 
 // NewLogger returns a logger writing to console (may be nil); kmsg is attached later, once /dev
@@ -75,12 +87,19 @@ func (l *Logger) write(level int, toConsole bool, phase, format string, args ...
 		fmt.Fprintln(l.console, line)
 	}
 	if l.kmsg != nil {
+		w := l.kmsg
+		if level <= levelWarn && l.reopen != nil {
+			if f, err := l.reopen(); err == nil {
+				defer f.Close()
+				w = f
+			}
+		}
 		for _, part := range strings.Split(line, "\n") {
 			if len(part) > kmsgMaxLine {
 				part = part[:kmsgMaxLine]
 			}
 			// One write per record: /dev/kmsg turns each write into one log line.
-			fmt.Fprintf(l.kmsg, "<%d>%s\n", level, part)
+			fmt.Fprintf(w, "<%d>%s\n", level, part)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -69,7 +70,7 @@ func (s *state) attachKmsg() {
 	if b, err := os.ReadFile(e.path("proc/cmdline")); err == nil {
 		e.Log.SetQuiet(ParseCmdline(string(b)).Quiet)
 	}
-	if f, err := os.OpenFile(e.path("dev/kmsg"), os.O_WRONLY, 0); err == nil {
+	if f, err := os.OpenFile(e.path("dev/kmsg"), os.O_WRONLY|os.O_APPEND, 0); err == nil {
 		// A debug-level mark whose kernel timestamp, read back at handover, ties the plan's
 		// clock to the kernel's (see startupMS).
 		s.markAt = e.Now().Sub(s.start)
@@ -81,6 +82,8 @@ func (s *state) attachKmsg() {
 			}
 		}
 		e.Log.AttachKmsg(f, level)
+		kmsg := e.path("dev/kmsg")
+		e.Log.ReopenKmsg(func() (io.WriteCloser, error) { return os.OpenFile(kmsg, os.O_WRONLY|os.O_APPEND, 0) })
 	} else {
 		s.note("no kernel log: %v", err)
 	}
