@@ -47,6 +47,13 @@ func findMedia(ctx context.Context, s *state) error {
 	}
 	s.findRepos()
 	if len(s.repos) == 0 {
+		// The boot stops here and its report is out of reach: the media log goes to the
+		// console even with quiet, so the user sees what each device was and why it did not do.
+		if res != nil {
+			for _, line := range res.Log {
+				e.Log.Errorf("media", "%s", line)
+			}
+		}
 		return fmt.Errorf("no boot repository found within %s (no medium with a top-level directory holding .boot_repository; see the media log)", s.cfg.MediaWait)
 	}
 	s.startPreload(ctx)
