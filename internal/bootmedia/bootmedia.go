@@ -51,6 +51,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ramboot/ramboot/internal/blkid"
@@ -171,9 +172,16 @@ type devState struct {
 	final    bool      // nothing more to do unless a uevent says the device changed
 	waitNode bool      // sysfs entry present, node not yet
 	mountErr int       // failed mount attempts
-	retry    bool      // a failed mount awaiting its one retry
+	openErr  int       // probes that found the node not yet openable (ENXIO)
+	retry    bool      // a failed mount (or, with reprobe, open) awaiting its retry
+	reprobe  bool      // the retry probes again instead of only mounting
 	retryAt  time.Time // retry then at the latest (sooner after a uevent)
 }
+
+// maxOpenRetries bounds the retries of a device whose node exists but cannot be opened yet:
+// add_disk creates the sysfs entry and the node before the disk can be opened (ENXIO until then,
+// and its "add" uevent comes only after), so a scan in that window must look again.
+const maxOpenRetries = 5
 
 type finder struct {
 	opts  Options
@@ -422,8 +430,7 @@ func (f *finder) scan(afterEvent bool) error {
 			f.devs[name] = d
 		}
 		if d.retry && (afterEvent || !time.Now().Before(d.retryAt)) {
-			d.retry = false
-			f.mountAndScan(d)
+			f.runRetry(d)
 			continue
 		}
 		if d.final || d.retry {
@@ -445,6 +452,18 @@ func (f *finder) nextRetry() time.Time {
 	return t
 }
 
+// runRetry runs a device's scheduled retry: the probe again after an early open failure, else
+// the mount.
+func (f *finder) runRetry(d *devState) {
+	d.retry = false
+	if d.reprobe {
+		d.reprobe = false
+		f.handle(d)
+		return
+	}
+	f.mountAndScan(d)
+}
+
 func (f *finder) retryMounts() {
 	names := make([]string, 0, len(f.devs))
 	for n := range f.devs {
@@ -453,8 +472,7 @@ func (f *finder) retryMounts() {
 	sort.Strings(names)
 	for _, n := range names {
 		if d := f.devs[n]; d.retry {
-			d.retry = false
-			f.mountAndScan(d)
+			f.runRetry(d)
 		}
 	}
 }
@@ -505,6 +523,15 @@ func (f *finder) handle(d *devState) {
 	}
 	d.waitNode = false
 	info, err := blkid.ProbeFile(d.m.Node)
+	if errors.Is(err, syscall.ENXIO) && d.openErr < maxOpenRetries {
+		d.openErr++
+		d.retry, d.reprobe = true, true
+		d.retryAt = time.Now().Add(retryDelay)
+		d.m.Reason = fmt.Sprintf("not openable yet (will retry): %v", err)
+		d.m.At = f.since()
+		f.logf("%s: %s", name, d.m.Reason)
+		return
+	}
 	if err != nil {
 		if errors.Is(err, blkid.ErrUnknown) {
 			f.finish(d, "skipped: "+strings.TrimPrefix(err.Error(), "blkid "+d.m.Node+": "))

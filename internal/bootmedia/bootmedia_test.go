@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -701,5 +702,63 @@ func TestFindOverlapsSlowRescan(t *testing.T) {
 			t.Errorf("Find(%q) = repos %q after %v (%s), want 1 repository within %v..%v", tc.files, res.Repos,
 				res.Elapsed, res.Why, tc.minTime, tc.maxTime)
 		}
+	}
+}
+
+// TestFindNodeNotOpenableYet: add_disk makes the sysfs entry and the node before the disk can be
+// opened (ENXIO), and its "add" uevent comes only afterwards; a scan in that window must probe
+// again instead of writing the disk off (this failed a CI boot: "probe failed: open /dev/vda: no
+// such device or address"). A node that never opens is given up after a few tries.
+func TestFindNodeNotOpenableYet(t *testing.T) {
+	for _, never := range []bool{false, true} {
+		t.Run(fmt.Sprintf("never=%v", never), func(t *testing.T) {
+			e := newEnv(t)
+			e.addSys(t, "vda", 1<<16)
+			node := filepath.Join(e.dev, "vda")
+			// Opening a socket fails with ENXIO, as opening a disk that add_disk has not
+			// finished does.
+			l, err := net.Listen("unix", node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.(*net.UnixListener).SetUnlinkOnClose(false)
+			defer l.Close()
+			if !never {
+				img, tr := fatImage(t, "LATE"), tree(t, "apks/.boot_repository", "x.apkovl.tar.gz")
+				go func() {
+					time.Sleep(150 * time.Millisecond)
+					tmp := node + ".new"
+					if err := os.Symlink(img, tmp); err != nil {
+						t.Error(err)
+						return
+					}
+					e.m.mu.Lock()
+					e.m.content[node] = tr
+					e.m.mu.Unlock()
+					if err := os.Rename(tmp, node); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			o := e.opts()
+			o.Timeout = time.Second
+			res, err := bootmedia.Find(context.Background(), o)
+			if err != nil {
+				t.Fatalf("Find() error: %v", err)
+			}
+			log := strings.Join(res.Log, "\n")
+			if !strings.Contains(log, "vda: not openable yet (will retry)") {
+				t.Errorf("Find() log lacks the early open failure:\n%s", log)
+			}
+			if never {
+				if len(res.Repos) != 0 || !strings.Contains(log, "skipped: probe failed") {
+					t.Errorf("Find() = repos %q, log:\n%s\nwant the device given up (probe failed)", res.Repos, log)
+				}
+				return
+			}
+			if len(res.Repos) != 1 || len(res.Overlays) != 1 {
+				t.Errorf("Find() = repos %q overlays %q, want one of each once vda opens\n%s", res.Repos, res.Overlays, log)
+			}
+		})
 	}
 }
