@@ -501,66 +501,18 @@ type decoded struct {
 	arena *arena // backs p's file contents; returned to the pool once written
 }
 
-// bufPool recycles the buffers packages' data segments are inflated into, so a transaction
-// touches about its memory budget of fresh pages instead of allocating every package anew
-// (fewer page faults and garbage collections, a flat RSS). It keeps at most max bytes.
-type bufPool struct {
-	mu   sync.Mutex
-	free [][]byte
-	held int
-	max  int
-}
-
-func (p *bufPool) get(n int) []byte {
-	p.mu.Lock()
-	best := -1
-	for i, b := range p.free {
-		if cap(b) >= n && (best < 0 || cap(b) < cap(p.free[best])) {
-			best = i
-		}
-	}
-	if best >= 0 {
-		b := p.free[best]
-		p.free = append(p.free[:best], p.free[best+1:]...)
-		p.held -= cap(b)
-		p.mu.Unlock()
-		return b[:n]
-	}
-	p.mu.Unlock()
-	const unit = 64 << 10
-	return make([]byte, n, (n+unit-1)/unit*unit)
-}
-
-func (p *bufPool) put(b []byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for p.held+cap(b) > p.max && len(p.free) > 0 {
-		// Evict the smallest: big buffers are the expensive ones to fault in again.
-		small := 0
-		for i := range p.free {
-			if cap(p.free[i]) < cap(p.free[small]) {
-				small = i
-			}
-		}
-		p.held -= cap(p.free[small])
-		p.free = append(p.free[:small], p.free[small+1:]...)
-	}
-	if p.held+cap(b) <= p.max {
-		p.free = append(p.free, b)
-		p.held += cap(b)
-	}
-}
-
 // arena is one package's pkgstream.Allocator; release gives its buffers back once the
 // package's files are written.
 type arena struct {
-	pool *bufPool
-	bufs [][]byte
+	mem   *region
+	spans []span
 }
 
 func (a *arena) Alloc(n int) []byte {
-	b := a.pool.get(n)
-	a.bufs = append(a.bufs, b)
+	b, off, ok := a.mem.get(n)
+	if ok {
+		a.spans = append(a.spans, span{off, n})
+	}
 	return b
 }
 
@@ -568,10 +520,10 @@ func (a *arena) release() {
 	if a == nil {
 		return
 	}
-	for _, b := range a.bufs {
-		a.pool.put(b)
+	for _, s := range a.spans {
+		a.mem.put(s.off, s.n)
 	}
-	a.bufs = nil
+	a.spans = nil
 }
 
 // budget is a byte semaphore acquired strictly in install order (by one dispatcher), so a later
@@ -688,7 +640,7 @@ func (in *installer) decodeAll(ctx context.Context, changes []solver.Change) ([]
 		workers = runtime.GOMAXPROCS(0)
 	}
 	bud := newBudget(limit)
-	pool := &bufPool{max: int(limit / 4)}
+	pool := newRegion(int(limit + limit/4))
 	chans := make([]chan decoded, len(changes))
 	q := newJobQueue()
 	for i, c := range changes {
@@ -743,7 +695,7 @@ func (in *installer) decodeAll(ctx context.Context, changes []solver.Change) ([]
 	return chans, bud, q
 }
 
-func (in *installer) decodeOne(p *pkg.Package, cost int64, pool *bufPool, raw []byte) (decoded, []byte) {
+func (in *installer) decodeOne(p *pkg.Package, cost int64, pool *region, raw []byte) (decoded, []byte) {
 	name := p.Name + "-" + p.Version
 	file := in.pkgFile(p)
 	if file == "" {
@@ -753,12 +705,20 @@ func (in *installer) decodeOne(p *pkg.Package, cost int64, pool *bufPool, raw []
 	if err != nil {
 		return decoded{err: fmt.Errorf("%s: index checksum: %w", name, err), cost: cost}, raw
 	}
-	raw, err = readInto(file, raw)
+	pf, raw, err := openPackageFile(file, raw)
 	if err != nil {
 		return decoded{err: fmt.Errorf("%s: package file: %w", name, err), cost: cost}, raw
 	}
-	a := &arena{pool: pool}
-	dp, err := pkgstream.DecodeWith(name, raw, id, a)
+	defer pf.close()
+	a := &arena{mem: pool}
+	var dp *pkgstream.Package
+	err = catchFault(func() (err error) {
+		dp, err = pkgstream.DecodeWith(name, pf.data, id, a)
+		return err
+	})
+	if errors.Is(err, errFileChanged) {
+		err = fmt.Errorf("%s: %w", name, err)
+	}
 	if err != nil {
 		a.release()
 		return decoded{err: fmt.Errorf("%w (file %s)", err, file), cost: cost}, raw
@@ -768,34 +728,6 @@ func (in *installer) decodeOne(p *pkg.Package, cost int64, pool *bufPool, raw []
 		return decoded{err: fmt.Errorf("%s: file %s contains %s-%s", name, file, dp.Info.Name, dp.Info.Version), cost: cost}, raw
 	}
 	return decoded{p: dp, cost: cost, arena: a}, raw
-}
-
-// readInto reads a whole file into buf (grown as needed) and returns it.
-func readInto(file string, buf []byte) ([]byte, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return buf, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return buf, err
-	}
-	if !st.Mode().IsRegular() {
-		return buf, fmt.Errorf("%s: not a regular file", file)
-	}
-	if need := int(st.Size()) + 1; cap(buf) < need {
-		buf = make([]byte, need)
-	}
-	buf = buf[:st.Size()+1]
-	n, err := io.ReadFull(f, buf)
-	if err != io.ErrUnexpectedEOF {
-		if err == nil {
-			err = fmt.Errorf("%s: file grew while reading", file)
-		}
-		return buf[:0], err
-	}
-	return buf[:n], nil
 }
 
 func identity(c string) ([]byte, error) {
