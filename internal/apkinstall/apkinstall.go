@@ -854,15 +854,35 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 		return err
 	}
 	in.res.Timings.Commit = time.Since(start)
+	// The database is written while the triggers run (the busybox trigger is a few
+	// milliseconds of a child process, and the other CPU would idle). What it records does not
+	// depend on them, except the "broken script" flag of a trigger that fails: that package's
+	// flag is set afterwards and the database written again.
+	dbErr := make(chan error, 1)
+	go func() {
+		t0 := time.Now()
+		err := in.db.Write()
+		in.res.Timings.Database = time.Since(t0)
+		dbErr <- err
+	}()
+	var broken []*db.Entry
 	if !o.NoScripts {
 		t0 := time.Now()
-		in.runTriggers(ctx, changed, dirs.touched)
+		broken = in.runTriggers(ctx, changed, dirs.touched)
 		in.res.Timings.Triggers = time.Since(t0)
 	}
-	t0 := time.Now()
-	err = in.db.Write()
-	in.res.Timings.Database = time.Since(t0)
-	return err
+	if err := <-dbErr; err != nil {
+		return err
+	}
+	if len(broken) == 0 {
+		return nil
+	}
+	for _, e := range broken {
+		if !strings.Contains(e.Flags, "s") {
+			e.Flags += "s"
+		}
+	}
+	return in.db.Write()
 }
 
 // changeSize is what a change counts for in the progress bar: the installed size it adds or
@@ -1220,8 +1240,9 @@ type dirStates struct {
 
 // runTriggers runs the .trigger script of every package whose trigger globs match a directory:
 // a package changed in this transaction sees all matching directories, others only the
-// directories this transaction touched (apk 2.x commit.c run_triggers).
-func (in *installer) runTriggers(ctx context.Context, changed map[*db.Entry]bool, touched map[string]bool) {
+// directories this transaction touched (apk 2.x commit.c run_triggers). It returns the packages
+// whose trigger failed; the caller flags them.
+func (in *installer) runTriggers(ctx context.Context, changed map[*db.Entry]bool, touched map[string]bool) (broken []*db.Entry) {
 	var allDirs []string
 	seen := map[string]bool{}
 	for _, e := range in.db.Packages {
@@ -1263,10 +1284,9 @@ func (in *installer) runTriggers(ctx context.Context, changed map[*db.Entry]bool
 		pv := e.Pkg.Name + "-" + e.Pkg.Version
 		if err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: "trigger", Data: script, Args: args}, in.scriptOut, in.opts.Quiet); err != nil {
 			in.res.Errors++
-			if !strings.Contains(e.Flags, "s") {
-				e.Flags += "s"
-			}
+			broken = append(broken, e)
 			fmt.Fprintf(in.errw, "ERROR: %v\n", err)
 		}
 	}
+	return broken
 }

@@ -4,9 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -68,4 +70,52 @@ func TestScriptOrdering(t *testing.T) {
 			t.Errorf("owner of %s = %d, want 4242 (the user the pre-install script added)", owned, st.Uid)
 		}
 	}
+}
+
+// A failing trigger is reported with its package and leaves that package flagged "broken
+// script" (f:s) in the database, as apk does, although the database is written while the
+// triggers run.
+func TestFailingTrigger(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: package scripts run chrooted")
+	}
+	_, _, files := realFiles(t)
+	pkg, id := apktest.Rebuild(t, files[victim], func(e []apktest.Entry) []apktest.Entry {
+		for i := range e {
+			if e[i].Hdr.Name == ".PKGINFO" {
+				e[i].Data = append(e[i].Data, []byte("\ntriggers = /lib\n")...)
+			}
+		}
+		h := *e[0].Hdr
+		h.Name = ".trigger"
+		h.Mode = 0o755
+		return append(e, apktest.Entry{Hdr: &h, Data: []byte("#!/bin/sh\nexit 3\n")})
+	}, nil, true)
+	key := apktest.NewKey(t, "test-1.rsa.pub")
+	f := makeFixture(t, key, key, pkg, id, nil)
+	root := filepath.Join(t.TempDir(), "root")
+	var out, errw bytes.Buffer
+	res, err := apkinstall.Add(context.Background(), apkinstall.Options{
+		Root: root, Repos: []apkinstall.Repo{{Path: f.repo}}, KeysDir: f.keys, Arch: "x86_64",
+		InitDB: true, Out: &out, Err: &errw,
+	}, fixtureWorld)
+	if res == nil || res.Errors != 1 || !errors.Is(err, apkinstall.ErrIncomplete) {
+		t.Fatalf("Add with a failing trigger = %v, %v; want 1 error, ErrIncomplete\n%s%s", res, err, out.String(), errw.String())
+	}
+	if !strings.Contains(errw.String(), victim+"-") || !strings.Contains(errw.String(), ".trigger: script exited with error 3") {
+		t.Errorf("error output = %q, want the package's trigger named with exit status 3", errw.String())
+	}
+	inst, err := os.ReadFile(filepath.Join(root, "lib/apk/db/installed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range strings.Split(string(inst), "\n\n") {
+		if strings.Contains(rec, "\nP:"+victim+"\n") {
+			if !strings.Contains(rec, "\nf:s\n") {
+				t.Errorf("installed record of %s lacks f:s:\n%s", victim, rec)
+			}
+			return
+		}
+	}
+	t.Errorf("no installed record for %s", victim)
 }
