@@ -20,7 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -264,36 +264,36 @@ func decode(raw []byte, identity []byte, alloc Allocator) (*Package, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data segment: %w", err)
 	}
-	br := bytes.NewReader(tarData)
-	tr := tar.NewReader(br)
+	if err := p.readData(tarData); err != nil {
+		return nil, fmt.Errorf("data segment: %w", err)
+	}
+	return p, nil
+}
+
+// readData converts the entries of the inflated data segment into p.Files.
+func (p *Package) readData(tarData []byte) error {
+	var fb fileBuilder
+	tr := newTarReader(tarData)
 	for {
-		h, err := tr.Next()
+		h, err := tr.next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("data segment: %w: %v", ErrFormat, err)
+			return err
 		}
 		// apk 2.x treats every top-level dotfile of the tar stream as package metadata and
 		// never installs it (meta packages carry a ".dummy" file, for instance).
-		if strings.HasPrefix(h.Name, ".") && !strings.Contains(strings.TrimSuffix(h.Name, "/"), "/") {
+		if len(h.Name) > 0 && h.Name[0] == '.' && bytes.IndexByte(bytes.TrimSuffix(h.Name, []byte("/")), '/') < 0 {
 			continue
 		}
-		// archive/tar leaves the reader at the entry's first data byte.
-		at := len(tarData) - br.Len()
-		f, err := fileFromHeader(h, func(size int64) ([]byte, error) {
-			if size > int64(len(tarData)-at) {
-				return nil, fmt.Errorf("%w: %s extends past the end of the archive", ErrTruncated, h.Name)
-			}
-			return tarData[at : at+int(size) : at+int(size)], nil
-		})
+		f, err := fb.file(h)
 		if err != nil {
-			return nil, fmt.Errorf("data segment: %w", err)
+			return err
 		}
 		p.DataSize += int64(len(f.Data))
 		p.Files = append(p.Files, f)
 	}
-	return p, nil
 }
 
 // maxRatio bounds the size a deflate stream can announce (deflate cannot exceed ~1032:1).
@@ -340,69 +340,106 @@ func isScript(name string) bool {
 	return false
 }
 
-// fileFromHeader converts a data entry; data returns the entry's content of the given size.
-func fileFromHeader(h *tar.Header, data func(size int64) ([]byte, error)) (File, error) {
+// fileBuilder converts data entries, sharing what it can between them: owner names repeat
+// (mostly "root"), and checksums are carved out of one allocation.
+type fileBuilder struct {
+	uname, gname string
+	sums         []byte
+}
+
+// intern returns b as a string, reusing *last when equal.
+func intern(last *string, b []byte) string {
+	if string(b) != *last {
+		*last = string(b)
+	}
+	return *last
+}
+
+// file converts a data entry; its content stays a slice of the segment.
+func (fb *fileBuilder) file(h *tarHeader) (File, error) {
+	switch h.Typeflag {
+	case typeReg, typeDir, typeSymlink, typeLink, typeChar, typeBlock, typeFifo:
+	default:
+		return File{}, fmt.Errorf("%w: %s: unsupported tar entry type %q", ErrFormat, h.Name, h.Typeflag)
+	}
 	f := File{
-		Name:     strings.TrimSuffix(h.Name, "/"),
+		Name:     string(bytes.TrimSuffix(h.Name, []byte("/"))),
 		Type:     h.Typeflag,
 		Mode:     uint32(h.Mode) & 07777,
-		Uname:    h.Uname,
-		Gname:    h.Gname,
-		UID:      h.Uid,
-		GID:      h.Gid,
+		Uname:    intern(&fb.uname, h.Uname),
+		Gname:    intern(&fb.gname, h.Gname),
+		UID:      h.UID,
+		GID:      h.GID,
 		ModTime:  h.ModTime,
-		Linkname: h.Linkname,
+		Linkname: string(h.Linkname),
 		Devmajor: uint32(h.Devmajor),
 		Devminor: uint32(h.Devminor),
 	}
-	if f.Type == tar.TypeRegA {
-		f.Type = tar.TypeReg
-	}
-	switch f.Type {
-	case tar.TypeReg, tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-	default:
-		return f, fmt.Errorf("%w: %s: unsupported tar entry type %q", ErrFormat, h.Name, h.Typeflag)
-	}
-	for k, v := range h.PAXRecords {
-		if n, ok := strings.CutPrefix(k, paxXattrPrefix); ok {
-			f.Xattrs = append(f.Xattrs, Xattr{Name: n, Value: []byte(v)})
+	var sum []byte
+	var hasSum bool
+	eachPAX(h.PAX, func(k, v []byte) {
+		if string(k) == paxChecksumSHA1 {
+			sum, hasSum = v, true
+		} else if name, ok := bytes.CutPrefix(k, []byte(paxXattrPrefix)); ok {
+			f.Xattrs = setXattr(f.Xattrs, name, v)
 		}
+	})
+	if len(f.Xattrs) > 1 {
+		slices.SortFunc(f.Xattrs, func(a, b Xattr) int { return strings.Compare(a.Name, b.Name) })
 	}
-	sort.Slice(f.Xattrs, func(i, j int) bool { return f.Xattrs[i].Name < f.Xattrs[j].Name })
-	if c, ok := h.PAXRecords[paxChecksumSHA1]; ok {
-		sum, err := hex.DecodeString(c)
-		if err != nil || len(sum) != sha1.Size {
-			return f, fmt.Errorf("%w: %s: bad %s %q", ErrFormat, h.Name, paxChecksumSHA1, c)
+	if hasSum {
+		if len(fb.sums)+sha1.Size > cap(fb.sums) {
+			fb.sums = make([]byte, 0, min(max(2*cap(fb.sums), 16*sha1.Size), 1024*sha1.Size))
 		}
-		f.Checksum = sum
+		dst := fb.sums[len(fb.sums) : len(fb.sums)+sha1.Size : len(fb.sums)+sha1.Size]
+		if n, err := hex.Decode(dst, sum); err != nil || len(sum) != 2*sha1.Size || n != sha1.Size {
+			return f, fmt.Errorf("%w: %s: bad %s %q", ErrFormat, h.Name, paxChecksumSHA1, sum)
+		}
+		fb.sums = fb.sums[:len(fb.sums)+sha1.Size]
+		f.Checksum = dst
 	}
-	if f.Type == tar.TypeReg && h.Size > 0 {
-		var err error
-		if f.Data, err = data(h.Size); err != nil {
-			return f, err
-		}
+	if f.Type == typeReg && h.Size > 0 {
+		f.Data = h.Data
 	}
 	if f.Checksum != nil {
-		if got := f.Sum(); got != nil && !bytes.Equal(got, f.Checksum) {
+		if got, ok := f.sum(); ok && !bytes.Equal(got[:], f.Checksum) {
 			return f, fmt.Errorf("%s: %w", f.Name, ErrFileHash)
 		}
 	}
 	return f, nil
 }
 
+// setXattr sets name to a copy of v (a repeated record's last value wins, as in a map).
+func setXattr(xs []Xattr, name, v []byte) []Xattr {
+	val := append([]byte{}, v...)
+	for i := range xs {
+		if xs[i].Name == string(name) {
+			xs[i].Value = val
+			return xs
+		}
+	}
+	return append(xs, Xattr{Name: string(name), Value: val})
+}
+
 // Sum computes apk's checksum of an entry: the SHA-1 of a regular file's content or of a
 // symlink's target; nil for other types.
 func (f *File) Sum() []byte {
-	var s [sha1.Size]byte
-	switch f.Type {
-	case tar.TypeReg:
-		s = sha1.Sum(f.Data)
-	case tar.TypeSymlink:
-		s = sha1.Sum([]byte(f.Linkname))
-	default:
+	s, ok := f.sum()
+	if !ok {
 		return nil
 	}
 	return s[:]
+}
+
+// sum is Sum without the allocation (the decoder checks every file).
+func (f *File) sum() (s [sha1.Size]byte, ok bool) {
+	switch f.Type {
+	case tar.TypeReg:
+		return sha1.Sum(f.Data), true
+	case tar.TypeSymlink:
+		return sha1.Sum([]byte(f.Linkname)), true
+	}
+	return s, false
 }
 
 // ParseInfo parses .PKGINFO ("key = value" lines, # comments).

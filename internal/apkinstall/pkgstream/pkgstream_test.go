@@ -2,12 +2,20 @@ package pkgstream_test
 
 import (
 	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/ramboot/ramboot/internal/apkinstall/apktest"
 	"github.com/ramboot/ramboot/internal/apkinstall/index"
@@ -80,6 +88,206 @@ func TestDecodeRealRepository(t *testing.T) {
 	}
 }
 
+// refDecode decodes a package the straightforward way, with compress/gzip and archive/tar, for
+// the differential test (no verification beyond what it takes to build the same values).
+func refDecode(t *testing.T, raw []byte) (*pkgstream.Package, error) {
+	t.Helper()
+	type member struct{ raw, tar []byte }
+	var ms []member
+	for off := 0; off < len(raw); {
+		br := bytes.NewReader(raw[off:])
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			t.Fatalf("gzip member at %d: %v", off, err)
+		}
+		zr.Multistream(false)
+		d, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatalf("gzip member at %d: %v", off, err)
+		}
+		end := len(raw) - br.Len()
+		ms = append(ms, member{raw[off:end], d})
+		off = end
+	}
+	walk := func(b []byte, fn func(h *tar.Header, data []byte)) {
+		tr := tar.NewReader(bytes.NewReader(b))
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				t.Fatalf("tar: %v", err)
+			}
+			d, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatalf("tar: %v", err)
+			}
+			fn(h, d)
+		}
+	}
+	p := &pkgstream.Package{}
+	var infoErr error
+	if len(ms) != 3 {
+		t.Fatalf("%d gzip members, want 3", len(ms))
+	}
+	walk(ms[0].tar, func(h *tar.Header, d []byte) {
+		p.Signatures = append(p.Signatures, sign.Signature{Name: h.Name, Value: d})
+	})
+	id := sha1.Sum(ms[1].raw)
+	p.Identity = id[:]
+	walk(ms[1].tar, func(h *tar.Header, d []byte) {
+		switch {
+		case h.Typeflag != tar.TypeReg:
+		case h.Name == ".PKGINFO":
+			p.Info, infoErr = pkgstream.ParseInfo(d)
+		case strings.HasPrefix(h.Name, ".pre-") || strings.HasPrefix(h.Name, ".post-") || h.Name == ".trigger":
+			p.Scripts = append(p.Scripts, pkgstream.Script{Type: h.Name[1:], Data: d})
+		}
+	})
+	walk(ms[2].tar, func(h *tar.Header, d []byte) {
+		name := strings.TrimSuffix(h.Name, "/")
+		if strings.HasPrefix(name, ".") && !strings.Contains(name, "/") {
+			return
+		}
+		f := pkgstream.File{
+			Name: name, Type: h.Typeflag, Mode: uint32(h.Mode) & 0o7777, Uname: h.Uname, Gname: h.Gname,
+			UID: h.Uid, GID: h.Gid, ModTime: h.ModTime, Linkname: h.Linkname,
+			Devmajor: uint32(h.Devmajor), Devminor: uint32(h.Devminor),
+		}
+		for k, v := range h.PAXRecords {
+			if n, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+				f.Xattrs = append(f.Xattrs, pkgstream.Xattr{Name: n, Value: []byte(v)})
+			}
+		}
+		sort.Slice(f.Xattrs, func(i, j int) bool { return f.Xattrs[i].Name < f.Xattrs[j].Name })
+		if c, ok := h.PAXRecords["APK-TOOLS.checksum.SHA1"]; ok {
+			sum, err := hex.DecodeString(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Checksum = sum
+		}
+		if h.Typeflag == tar.TypeReg && len(d) > 0 {
+			f.Data = d
+		}
+		p.DataSize += int64(len(f.Data))
+		p.Files = append(p.Files, f)
+	})
+	return p, infoErr
+}
+
+// bytesEqual compares byte slices as cmp would, without its per-element reflection (file
+// contents are megabytes): nil and empty differ.
+var bytesEqual = cmp.Comparer(func(a, b []byte) bool { return bytes.Equal(a, b) && (a == nil) == (b == nil) })
+
+// Every real package (3.19 x86_64, 3.13 aarch64) decodes to exactly what compress/gzip and
+// archive/tar make of it.
+func TestDecodeMatchesReference(t *testing.T) {
+	var files []string
+	for _, repo := range [][]string{{"v3.19", "x86_64"}, {"v3.13", "aarch64"}} {
+		fs, _ := filepath.Glob(filepath.Join(testdata.Path(t, "alpine", repo[0], repo[1]), "*.apk"))
+		if len(fs) < 60 {
+			t.Fatalf("%s/%s: %d packages", repo[0], repo[1], len(fs))
+		}
+		files = append(files, fs...)
+	}
+	var xattrs, links, subsec int
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pkgstream.Decode(filepath.Base(f), raw, nil)
+		want, werr := refDecode(t, raw)
+		if err != nil || werr != nil {
+			// Two 3.13 packages have a .PKGINFO line apk 2 accepted (a continued license).
+			if !errors.Is(err, pkgstream.ErrFormat) || !errors.Is(werr, pkgstream.ErrFormat) {
+				t.Errorf("Decode: %v; reference: %v", err, werr)
+			}
+			continue
+		}
+		if d := cmp.Diff(want, got, bytesEqual); d != "" {
+			t.Errorf("%s: Decode differs from the reference (-want +got):\n%s", filepath.Base(f), d)
+		}
+		for _, f := range got.Files {
+			if len(f.Xattrs) > 0 {
+				xattrs++
+			}
+			if f.Type == tar.TypeLink {
+				links++
+			}
+			if f.ModTime.Nanosecond() != 0 {
+				subsec++
+			}
+		}
+	}
+	t.Logf("%d packages; files with xattrs %d, hardlinks %d, sub-second mtimes %d", len(files), xattrs, links, subsec)
+}
+
+// ReadSignatures (also used for indexes) reads what compress/gzip and archive/tar read, finds
+// the member's end, and reports a first member that holds other files as no signatures.
+func TestReadSignatures(t *testing.T) {
+	dir, recs := realRepo(t)
+	index, err := os.ReadFile(filepath.Join(dir, "APKINDEX.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ims := apktest.Members(t, index)
+	pkg := readPkg(t, dir, recs["busybox"])
+	pms := apktest.Members(t, pkg)
+	sigMember := func(files ...apktest.Entry) []byte {
+		return apktest.Gzip(t, apktest.WriteTar(t, files, true))
+	}
+	file := func(name string, size int) apktest.Entry {
+		return apktest.Entry{Hdr: &tar.Header{Typeflag: tar.TypeReg, Name: name}, Data: bytes.Repeat([]byte{'s'}, size)}
+	}
+	twoSigs := sigMember(file(".SIGN.RSA.a.rsa.pub", 512), file(".SIGN.RSA256.b.rsa.pub", 256))
+	// An unsigned index body bigger than the first buffer tried, its first file a small one.
+	bigBody := sigMember(file("DESCRIPTION", 10), file("APKINDEX", 300<<10))
+	tests := []struct {
+		name    string
+		raw     []byte
+		wantEnd int
+		want    error
+	}{
+		{"index", index, len(ims[0]), nil},
+		{"package", pkg, len(pms[0]), nil},
+		{"unsigned index", ims[1], 0, nil},
+		{"unsigned package", append(append([]byte{}, pms[1]...), pms[2]...), 0, nil},
+		{"unsigned big index", bigBody, 0, nil},
+		{"two signatures", append(append([]byte{}, twoSigs...), ims[1]...), len(twoSigs), nil},
+		{"signature, then another file", sigMember(file(".SIGN.RSA.a", 512), file("APKINDEX", 10)), 0, nil},
+		{"signature over 64 KiB", sigMember(file(".SIGN.RSA.a", 65<<10)), 0, pkgstream.ErrFormat},
+		{"signature cut", index[:len(ims[0])-10], 0, pkgstream.ErrTruncated},
+		{"empty", nil, 0, pkgstream.ErrTruncated},
+		{"not gzip", []byte("not a gzip member at all"), 0, pkgstream.ErrFormat},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sigs, end, err := pkgstream.ReadSignatures(tc.raw)
+			if tc.want != nil {
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("ReadSignatures() error = %v, want %v", err, tc.want)
+				}
+				return
+			}
+			if err != nil || end != tc.wantEnd {
+				t.Fatalf("ReadSignatures() = end %d, %v; want end %d", end, err, tc.wantEnd)
+			}
+			var want []sign.Signature
+			if end > 0 {
+				for _, e := range apktest.ReadTar(t, apktest.Inflate(t, tc.raw[:end])) {
+					want = append(want, sign.Signature{Name: e.Hdr.Name, Value: e.Data})
+				}
+			}
+			if d := cmp.Diff(want, sigs, bytesEqual); d != "" {
+				t.Errorf("signatures differ (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
 func TestDecodeBroken(t *testing.T) {
 	dir, recs := realRepo(t)
 	r := recs["alpine-baselayout"]
@@ -106,6 +314,13 @@ func TestDecodeBroken(t *testing.T) {
 		return e
 	}, nil, false)
 	good, goodID := apktest.Rebuild(t, raw, nil, func(e []apktest.Entry) []apktest.Entry { return e }, true)
+	ms := apktest.Members(t, raw)
+	sigEnd, ctlEnd := len(ms[0]), len(ms[0])+len(ms[1])
+	flip := func(at int) []byte {
+		b := append([]byte{}, raw...)
+		b[at] ^= 0x10
+		return b
+	}
 
 	tests := []struct {
 		name string
@@ -121,6 +336,23 @@ func TestDecodeBroken(t *testing.T) {
 		{"truncated in control", raw[:900], r.Identity, pkgstream.ErrTruncated},
 		{"empty", nil, r.Identity, pkgstream.ErrTruncated},
 		{"trailing garbage", append(append([]byte{}, raw...), "junk"...), r.Identity, pkgstream.ErrDataHash},
+		{"truncated in signature", raw[:sigEnd/2], r.Identity, pkgstream.ErrTruncated},
+		{"truncated in signature trailer", raw[:sigEnd-3], r.Identity, pkgstream.ErrTruncated},
+		{"signature only", raw[:sigEnd], r.Identity, pkgstream.ErrTruncated},
+		{"truncated in control header", raw[:sigEnd+5], r.Identity, pkgstream.ErrTruncated},
+		{"truncated in control trailer", raw[:ctlEnd-3], r.Identity, pkgstream.ErrTruncated},
+		{"no data member", raw[:ctlEnd], r.Identity, pkgstream.ErrTruncated},
+		{"truncated in data header", raw[:ctlEnd+4], r.Identity, pkgstream.ErrTruncated},
+		{"truncated in data trailer", raw[:len(raw)-3], r.Identity, pkgstream.ErrTruncated},
+		{"signature CRC", flip(sigEnd - 6), r.Identity, pkgstream.ErrFormat},
+		{"signature size", flip(sigEnd - 2), r.Identity, pkgstream.ErrFormat},
+		{"signature deflate", flip(sigEnd / 2), r.Identity, pkgstream.ErrFormat},
+		{"control CRC", flip(ctlEnd - 6), nil, pkgstream.ErrFormat},
+		{"control size", flip(ctlEnd - 1), nil, pkgstream.ErrFormat},
+		{"control deflate", flip(sigEnd + len(ms[1])/2), nil, pkgstream.ErrFormat},
+		{"control not gzip", flip(sigEnd), nil, pkgstream.ErrFormat},
+		{"data not gzip", flip(ctlEnd + 1), r.Identity, pkgstream.ErrDataHash},
+		{"data deflate", flip(ctlEnd + 100), r.Identity, pkgstream.ErrDataHash},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -159,4 +391,32 @@ func cpuTime() int64 {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// BenchmarkDecodeRepo decodes every package of the real x86_64 repository, the mix an install
+// of the base world sees; the files are read before the clock starts.
+func BenchmarkDecodeRepo(b *testing.B) {
+	dir, recs := realRepo(b)
+	type pkg struct {
+		name string
+		raw  []byte
+		id   []byte
+	}
+	var pkgs []pkg
+	var total int64
+	for _, r := range recs {
+		raw := readPkg(b, dir, r)
+		pkgs = append(pkgs, pkg{r.Name, raw, r.Identity})
+		total += int64(len(raw))
+	}
+	b.SetBytes(total)
+	start := cpuTime()
+	for b.Loop() {
+		for _, p := range pkgs {
+			if _, err := pkgstream.Decode(p.name, p.raw, p.id); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N)/1e6, "cpu-ms/op")
 }
