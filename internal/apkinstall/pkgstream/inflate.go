@@ -25,7 +25,7 @@ func inflate(dst, src []byte) (int, error) {
 	}()
 	// Capacity = length: word loads and stores are checked against the capacity.
 	d.in, d.out = src[:len(src):len(src)], dst[:len(dst):len(dst)]
-	d.pos, d.bitbuf, d.bitsleft, d.overrun, d.n = 0, 0, 0, 0, 0
+	d.pos, d.bitbuf, d.bitsleft, d.overrun, d.n, d.upTo = 0, 0, 0, 0, 0, false
 	if err := d.run(); err != nil {
 		return 0, err
 	}
@@ -35,12 +35,40 @@ func inflate(dst, src []byte) (int, error) {
 	return 0, errInflate // truncated: decoding relied on bytes past the end
 }
 
+// inflateUpTo is inflate for a stream whose decoded size is not known: dst only bounds it. It
+// returns the bytes written and the input consumed. With errInflateShort dst was too small,
+// and dst[:n] holds the start of the output (as it does for other errors, up to the damage).
+// errInflateEOF means the stream needs input past the end of src.
+func inflateUpTo(dst, src []byte) (n, consumed int, err error) {
+	d := inflaters.Get().(*inflater)
+	defer func() {
+		d.in, d.out = nil, nil
+		inflaters.Put(d)
+	}()
+	d.in, d.out = src[:len(src):len(src)], dst[:len(dst):len(dst)]
+	d.pos, d.bitbuf, d.bitsleft, d.overrun, d.n, d.upTo = 0, 0, 0, 0, 0, true
+	err = d.run()
+	switch {
+	case err == errInflateShort:
+	case err != nil && d.overrun > 0:
+		// Zero bits stood in for input past the end: whatever went wrong, the stream was cut.
+		err = errInflateEOF
+	case err == nil && d.consumed() > len(src):
+		err = errInflateEOF
+	}
+	if err != nil {
+		return d.n, 0, err
+	}
+	return d.n, d.consumed(), nil
+}
+
 var inflaters = sync.Pool{New: func() any { return new(inflater) }}
 
 var (
 	errInflate      = errors.New("corrupt deflate stream")
 	errInflateShort = errors.New("deflate output larger than announced")
 	errInflateLong  = errors.New("deflate output smaller than announced")
+	errInflateEOF   = errors.New("deflate stream cut short")
 )
 
 type inflater struct {
@@ -50,7 +78,8 @@ type inflater struct {
 	bitsleft uint   // valid bits in bitbuf
 	overrun  int    // zero bytes fed past the end of input
 	out      []byte
-	n        int // bytes written to out
+	n        int  // bytes written to out
+	upTo     bool // out only bounds the output (inflateUpTo)
 
 	litlen  [tableSize]uint32
 	dist    [tableSize]uint32
@@ -119,7 +148,7 @@ func (d *inflater) run() error {
 			return errInflate // ran past the end of the input
 		}
 		if final == 1 {
-			if d.n != len(d.out) {
+			if d.n != len(d.out) && !d.upTo {
 				return errInflateLong
 			}
 			return nil
@@ -143,7 +172,7 @@ func (d *inflater) stored() error {
 	}
 	d.overrun = 0
 	if d.pos+int(ln) > len(d.in) {
-		return errInflate
+		return errInflateEOF
 	}
 	if d.n+int(ln) > len(d.out) {
 		return errInflateShort

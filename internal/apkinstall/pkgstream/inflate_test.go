@@ -275,6 +275,16 @@ func FuzzInflate(f *testing.F) {
 		if err == nil && werr == nil && !bytes.Equal(got, want) {
 			t.Fatalf("inflate succeeded with other output than compress/flate")
 		}
+		// inflateUpTo: size only bounds the output.
+		n, used, err := inflateUpTo(got, src)
+		switch {
+		case werr == nil && len(want) <= size:
+			if err != nil || n != len(want) || !bytes.Equal(got[:n], want) || used != len(src)-r.Len() {
+				t.Fatalf("inflateUpTo = %d, %d, %v; compress/flate %d bytes from %d", n, used, err, len(want), len(src)-r.Len())
+			}
+		case werr == nil && err != errInflateShort:
+			t.Fatalf("inflateUpTo into %d bytes = %v, want errInflateShort (output is %d bytes)", size, err, len(want))
+		}
 		// Round trip, at a level picked by size (-2 Huffman only .. 9).
 		level := size%12 - 2
 		comp := fuzzDeflate(src, level)

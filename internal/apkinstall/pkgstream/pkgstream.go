@@ -25,7 +25,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/ramboot/ramboot/internal/apkinstall/sign"
 )
 
@@ -125,105 +124,83 @@ func DecodeWith(name string, raw []byte, identity []byte, alloc Allocator) (*Pac
 	return p, nil
 }
 
-// walkMember inflates the gzip member starting at off, handing its tar entries to fn, and returns
-// the offset just past the member's trailer. The tar segment may be "cut" (no end blocks).
-func walkMember(raw []byte, off int, fn func(h *tar.Header, r io.Reader) error) (int, error) {
-	br := bytes.NewReader(raw[off:])
-	zr, err := gzip.NewReader(br)
-	if err != nil {
-		return 0, gzErr(err)
-	}
-	zr.Multistream(false)
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return 0, gzErr(err)
-		}
-		if err := fn(h, tr); err != nil {
-			return 0, err
-		}
-	}
-	// Drain tar padding so the gzip trailer (CRC, size) is checked and the boundary is exact.
-	if _, err := io.Copy(io.Discard, zr); err != nil {
-		return 0, gzErr(err)
-	}
-	return off + (len(raw) - off - br.Len()), nil
-}
-
-func gzErr(err error) error {
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: %v", ErrTruncated, err)
-	}
-	return fmt.Errorf("%w: %v", ErrFormat, err)
-}
-
 // ReadSignatures reads the leading signature member of an apk v2 stream (package or index). If
-// the first member holds no .SIGN.* file it is not a signature member: no signatures and end 0.
+// the first member holds a file other than a .SIGN.* one it is not a signature member: no
+// signatures and end 0.
 func ReadSignatures(raw []byte) (sigs []sign.Signature, end int, err error) {
-	notSig := errors.New("not a signature member")
-	end, err = walkMember(raw, 0, func(h *tar.Header, r io.Reader) error {
-		if !strings.HasPrefix(h.Name, sign.SigFilePrefix) {
-			return notSig
+	return readSignatures(raw, make([]byte, 4096))
+}
+
+// readSignatures is ReadSignatures inflating into buf first (a signature member is about 1 KB).
+func readSignatures(raw, buf []byte) ([]sign.Signature, int, error) {
+	for {
+		n, end, err := gunzipInto(buf, raw)
+		// The entries inflated so far can already tell that this is not a signature member: an
+		// unsigned index starts with its body, which can be megabytes.
+		sigs, notSig, terr := walkSignatures(buf[:n])
+		switch {
+		case notSig:
+			return nil, 0, nil
+		case terr != nil && !errors.Is(terr, ErrTruncated):
+			return nil, 0, terr
+		case err == errShort && len(buf) < maxSigMember:
+			buf = make([]byte, min(2*len(buf), maxSigMember))
+			continue
+		case err == errShort:
+			return nil, 0, fmt.Errorf("%w: signature member inflates to more than %d bytes", ErrFormat, maxSigMember)
+		case err != nil:
+			return nil, 0, err
+		case terr != nil:
+			return nil, 0, terr
+		}
+		return sigs, end, nil
+	}
+}
+
+// walkSignatures reads the signature files of an inflated signature member (or of its start).
+// notSig reports a file that is not a signature.
+func walkSignatures(tarData []byte) (sigs []sign.Signature, notSig bool, err error) {
+	tr := newTarReader(tarData)
+	for {
+		h, err := tr.next()
+		if h != nil && !bytes.HasPrefix(h.Name, []byte(sign.SigFilePrefix)) {
+			return nil, true, nil
 		}
 		// apk 3 ignores signature files over 64 KiB; an RSA signature is a few hundred bytes.
-		if h.Size > 64<<10 {
-			return fmt.Errorf("%w: signature %s is %d bytes", ErrFormat, h.Name, h.Size)
+		if h != nil && h.Size > 64<<10 {
+			return nil, false, fmt.Errorf("%w: signature %s is %d bytes", ErrFormat, h.Name, h.Size)
 		}
-		v, err := io.ReadAll(r)
+		if err == io.EOF {
+			return sigs, false, nil
+		}
 		if err != nil {
-			return gzErr(err)
+			return nil, false, err
 		}
-		sigs = append(sigs, sign.Signature{Name: h.Name, Value: v})
-		return nil
-	})
-	if errors.Is(err, notSig) {
-		return nil, 0, nil
+		sigs = append(sigs, sign.Signature{Name: string(h.Name), Value: bytes.Clone(h.Data)})
 	}
-	if err != nil {
-		return nil, 0, err
-	}
-	return sigs, end, nil
 }
 
 func decode(raw []byte, identity []byte, alloc Allocator) (*Package, error) {
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("%w: empty file", ErrTruncated)
 	}
-	sigs, ctlStart, err := ReadSignatures(raw)
+	// One buffer for the signature member, then the control member: together they inflate to
+	// at most 13 KB in the Alpine repositories.
+	scratch := make([]byte, 16<<10)
+	sigs, ctlStart, err := readSignatures(raw, scratch)
 	if err != nil {
 		return nil, fmt.Errorf("signature segment: %w", err)
 	}
 	p := &Package{Signatures: sigs}
-	var pkginfo []byte
-	ctlEnd, err := walkMember(raw, ctlStart, func(h *tar.Header, r io.Reader) error {
-		if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA {
-			return nil
-		}
-		// Scripts are capped like apk 3 does (APK_MAX_SCRIPT_SIZE); .PKGINFO likewise.
-		if h.Size > 256<<10 {
-			return fmt.Errorf("%w: control file %s is %d bytes", ErrFormat, h.Name, h.Size)
-		}
-		data, err := io.ReadAll(r)
-		if err != nil {
-			return gzErr(err)
-		}
-		switch {
-		case h.Name == ".PKGINFO":
-			pkginfo = data
-		case strings.HasPrefix(h.Name, ".SIGN."):
-			return fmt.Errorf("%w: signature file %s inside the control segment", ErrFormat, h.Name)
-		case isScript(h.Name):
-			p.Scripts = append(p.Scripts, Script{Type: h.Name[1:], Data: data})
-		}
-		return nil
-	})
+	ctl, ctlLen, err := gunzip(raw[ctlStart:], scratch, maxControlMember)
 	if err != nil {
 		return nil, fmt.Errorf("control segment: %w", err)
 	}
+	pkginfo, err := p.readControl(ctl)
+	if err != nil {
+		return nil, fmt.Errorf("control segment: %w", err)
+	}
+	ctlEnd := ctlStart + ctlLen
 	id := sha1.Sum(raw[ctlStart:ctlEnd])
 	p.Identity = id[:]
 	if identity != nil && !bytes.Equal(id[:], identity) {
@@ -253,8 +230,8 @@ func decode(raw []byte, identity []byte, alloc Allocator) (*Package, error) {
 	got := sha256.Sum256(raw[ctlEnd:])
 	if !bytes.Equal(got[:], want) {
 		// Distinguish a cut-off file (more useful to the user) from tampered content.
-		if _, err := walkMember(raw, ctlEnd, func(*tar.Header, io.Reader) error { return nil }); errors.Is(err, ErrTruncated) {
-			return nil, fmt.Errorf("data segment: %w", err)
+		if memberCut(raw[ctlEnd:]) {
+			return nil, fmt.Errorf("data segment: %w: data member cut short", ErrTruncated)
 		}
 		return nil, ErrDataHash
 	}
@@ -268,6 +245,36 @@ func decode(raw []byte, identity []byte, alloc Allocator) (*Package, error) {
 		return nil, fmt.Errorf("data segment: %w", err)
 	}
 	return p, nil
+}
+
+// readControl collects the scripts of an inflated control segment and returns .PKGINFO (a
+// slice of ctl; scripts are copied so that the buffer can go).
+func (p *Package) readControl(ctl []byte) (pkginfo []byte, err error) {
+	tr := newTarReader(ctl)
+	for {
+		h, err := tr.next()
+		if err == io.EOF {
+			return pkginfo, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if h.Typeflag != typeReg {
+			continue
+		}
+		// Scripts are capped like apk 3 does (APK_MAX_SCRIPT_SIZE); .PKGINFO likewise.
+		if h.Size > 256<<10 {
+			return nil, fmt.Errorf("%w: control file %s is %d bytes", ErrFormat, h.Name, h.Size)
+		}
+		switch {
+		case string(h.Name) == ".PKGINFO":
+			pkginfo = h.Data
+		case bytes.HasPrefix(h.Name, []byte(".SIGN.")):
+			return nil, fmt.Errorf("%w: signature file %s inside the control segment", ErrFormat, h.Name)
+		case isScript(h.Name):
+			p.Scripts = append(p.Scripts, Script{Type: string(h.Name[1:]), Data: bytes.Clone(h.Data)})
+		}
+	}
 }
 
 // readData converts the entries of the inflated data segment into p.Files.
@@ -331,8 +338,8 @@ func inflateMember(m []byte, alloc Allocator) ([]byte, error) {
 	return out, nil
 }
 
-func isScript(name string) bool {
-	switch name {
+func isScript(name []byte) bool {
+	switch string(name) {
 	case ".pre-install", ".post-install", ".pre-deinstall", ".post-deinstall",
 		".pre-upgrade", ".post-upgrade", ".trigger":
 		return true
