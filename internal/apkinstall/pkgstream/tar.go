@@ -74,6 +74,7 @@ type tarHeader struct {
 type tarReader struct {
 	buf  []byte
 	off  int // next header
+	at   int // the header being read, for errors
 	name []byte
 	hdr  tarHeader
 }
@@ -83,11 +84,11 @@ func newTarReader(buf []byte) *tarReader { return &tarReader{buf: buf} }
 // paxRecords holds the last value of each PAX key the reader applies (archive/tar keeps
 // records in a map, so a repeated key's last value wins).
 type paxRecords struct {
-	block                       []byte
-	path, linkpath, uname       []byte
-	gname, size, uid, gid       []byte
-	mtime, atime, ctime         []byte
-	hasPath, hasLinkpath, hasID bool // hasID: any of the numeric or name keys
+	block                 []byte
+	path, linkpath, uname []byte
+	gname, size, uid, gid []byte
+	mtime, atime, ctime   []byte
+	hasOther              bool // any key but path and linkpath
 }
 
 // isHeaderOnly reports whether entries of type t have no content, whatever their size field
@@ -137,10 +138,8 @@ func (tr *tarReader) next() (*tarHeader, error) {
 				}
 				havePAX = true
 				if h.Typeflag == typePAXGlobal {
-					// archive/tar returns a global header as an entry of its own (its records
-					// merged into it, nothing applied to later entries).
-					// Like archive/tar, ignore merge errors here (it does, then keeps what was
-					// merged; the path comes first here).
+					// archive/tar returns a global header as an entry of its own, its records
+					// merged into it (merge errors ignored, as there) and into no later entry.
 					tr.merge(h, &pax)
 					*h = tarHeader{Name: h.Name, Typeflag: typePAXGlobal, PAX: h.PAX}
 					return h, nil
@@ -173,9 +172,8 @@ func (tr *tarReader) next() (*tarHeader, error) {
 			return nil, tr.errorf(ErrFormat, h, "negative size %d", n)
 		}
 		if n > int64(len(tr.buf)-start) {
-			err := tr.errorf(ErrTruncated, h, "content of %d bytes extends past the end", n)
 			tr.off = len(tr.buf)
-			return h, err
+			return h, tr.errorf(ErrTruncated, h, "content of %d bytes extends past the end", n)
 		}
 		h.Data = tr.buf[start : start+int(n) : start+int(n)]
 		tr.skip(start, n)
@@ -199,6 +197,7 @@ func (tr *tarReader) header() (*tarHeader, error) {
 	if rest < blockSize {
 		return nil, fmt.Errorf("%w: tar header at %d cut short", ErrTruncated, tr.off)
 	}
+	tr.at = tr.off
 	b := (*[blockSize]byte)(tr.buf[tr.off:])
 	raw, unsigned, signed := blockSums(b)
 	if raw == 0 { // a zero block: the end if another follows or the data ends
@@ -275,7 +274,7 @@ func (tr *tarReader) merge(h *tarHeader, p *paxRecords) error {
 	if len(p.linkpath) > 0 {
 		h.Linkname = p.linkpath
 	}
-	if !p.hasID {
+	if !p.hasOther {
 		return nil
 	}
 	if len(p.uname) > 0 {
@@ -326,9 +325,9 @@ func (tr *tarReader) merge(h *tarHeader, p *paxRecords) error {
 	return nil
 }
 
-// errorf makes an error of class cls (ErrFormat, ErrTruncated) naming the entry at tr.off.
+// errorf makes an error of class cls (ErrFormat, ErrTruncated) naming the entry.
 func (tr *tarReader) errorf(cls error, h *tarHeader, format string, args ...any) error {
-	return fmt.Errorf("%w: tar entry %q at %d: %s", cls, h.Name, tr.off, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: tar entry %q (header at %d): %s", cls, h.Name, tr.at, fmt.Sprintf(format, args...))
 }
 
 // parsePAX validates the records of a PAX header and picks the ones the reader applies
@@ -347,21 +346,21 @@ func parsePAX(block []byte, p *paxRecords) error {
 		case paxLinkpath:
 			p.linkpath = v
 		case paxUname:
-			p.uname, p.hasID = v, true
+			p.uname, p.hasOther = v, true
 		case paxGname:
-			p.gname, p.hasID = v, true
+			p.gname, p.hasOther = v, true
 		case paxUID:
-			p.uid, p.hasID = v, true
+			p.uid, p.hasOther = v, true
 		case paxGID:
-			p.gid, p.hasID = v, true
+			p.gid, p.hasOther = v, true
 		case paxSize:
-			p.size, p.hasID = v, true
+			p.size, p.hasOther = v, true
 		case paxMtime:
-			p.mtime, p.hasID = v, true
+			p.mtime, p.hasOther = v, true
 		case paxAtime:
-			p.atime, p.hasID = v, true
+			p.atime, p.hasOther = v, true
 		case paxCtime:
-			p.ctime, p.hasID = v, true
+			p.ctime, p.hasOther = v, true
 		}
 	}
 	return nil
