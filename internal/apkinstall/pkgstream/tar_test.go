@@ -418,3 +418,35 @@ func FuzzTarReader(f *testing.F) {
 		}
 	})
 }
+
+// PAX records in any order (archive/tar's Writer sorts them; other writers need not): the
+// file's xattrs come out sorted, a repeated one with its last value, an empty one kept.
+func TestFileXattrs(t *testing.T) {
+	rec := paxRecord
+	pax := rec("SCHILY.xattr.user.z", "1") + rec("SCHILY.xattr.security.capability", "\x01\x00") +
+		rec("APK-TOOLS.checksum.SHA1", "da39a3ee5e6b4b0d3255bfef95601890afd80709") +
+		rec("SCHILY.xattr.user.z", "2") + rec("SCHILY.xattr.user.empty", "") + rec("comment", "ignored")
+	var fb fileBuilder
+	f, err := fb.file(&tarHeader{Name: []byte("f"), Typeflag: typeReg, PAX: []byte(pax), Data: []byte{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Xattr{{"security.capability", []byte("\x01\x00")}, {"user.empty", []byte{}}, {"user.z", []byte("2")}}
+	if d := cmp.Diff(want, f.Xattrs); d != "" {
+		t.Errorf("xattrs (-want +got):\n%s", d)
+	}
+	if len(f.Checksum) != 20 {
+		t.Errorf("checksum = %x", f.Checksum)
+	}
+}
+
+// paxRecord formats one "%d %s=%s\n" record (as archive/tar's formatPAXRecord).
+func paxRecord(k, v string) string {
+	size := len(k) + len(v) + 3
+	size += len(strconv.Itoa(size))
+	r := strconv.Itoa(size) + " " + k + "=" + v + "\n"
+	if len(r) != size {
+		r = strconv.Itoa(len(r)) + " " + k + "=" + v + "\n"
+	}
+	return r
+}
