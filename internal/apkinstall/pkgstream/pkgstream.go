@@ -11,7 +11,6 @@ package pkgstream
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -449,13 +448,15 @@ func (f *File) sum() (s [sha1.Size]byte, ok bool) {
 	return s, false
 }
 
-// ParseInfo parses .PKGINFO ("key = value" lines, # comments).
+// ParseInfo parses .PKGINFO ("key = value" lines, # comments; lines end in "\n" or "\r\n").
 func ParseInfo(data []byte) (Info, error) {
 	var in Info
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
+	// One string for the whole file, the fields slices of it (a bufio.Scanner cost a 64 KiB
+	// buffer per package).
+	for text := string(data); text != ""; {
+		var line string
+		line, text, _ = strings.Cut(text, "\n")
+		line = strings.TrimSuffix(line, "\r")
 		if line == "" || line[0] == '#' {
 			continue
 		}
@@ -492,9 +493,6 @@ func ParseInfo(data []byte) (Info, error) {
 			}
 			in.BuildDate = n
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return in, fmt.Errorf("%w: .PKGINFO: %v", ErrFormat, err)
 	}
 	if in.Name == "" || in.Version == "" {
 		return in, fmt.Errorf("%w: .PKGINFO lacks pkgname or pkgver", ErrFormat)
