@@ -176,6 +176,7 @@ type installer struct {
 	arch      string
 	repos     []*repo
 	db        *db.DB
+	stager    *stager      // during commit; nil where the root cannot stage
 	seq       *sequencer   // during commit: output and scripts, in install order
 	bar       *progressBar // nil without Options.Progress
 }
@@ -510,10 +511,11 @@ func (in *installer) printOK(sol *solver.Solution) {
 
 // decoded is one package's decode outcome, delivered to the writer in install order.
 type decoded struct {
-	p     *pkgstream.Package
-	err   error
-	cost  int64
-	arena *arena // backs p's file contents; returned to the pool once written
+	p      *pkgstream.Package
+	err    error
+	cost   int64
+	arena  *arena // backs p's file contents; returned to the pool once written
+	staged []int  // per file: the descriptor of its staged content, or -1; nil = none staged
 }
 
 // arena is one package's pkgstream.Allocator; release gives its buffers back once the
@@ -645,7 +647,7 @@ func (q *jobQueue) take(bigFirst bool) (job, bool) {
 
 // decodeAll starts the parallel decoders and returns one channel per change (nil for changes
 // that need no package file).
-func (in *installer) decodeAll(ctx context.Context, changes []solver.Change) ([]chan decoded, *budget, *jobQueue) {
+func (in *installer) decodeAll(ctx context.Context, changes []solver.Change, st *stager) ([]chan decoded, *budget, *jobQueue) {
 	limit := in.opts.MemoryBudget
 	if limit <= 0 {
 		limit = DefaultMemoryBudget
@@ -699,6 +701,17 @@ func (in *installer) decodeAll(ctx context.Context, changes []solver.Change) ([]
 				}
 				var d decoded
 				d, raw = in.decodeOne(changes[j.i].New, j.cost, pool, raw)
+				if st != nil && d.err == nil {
+					var staged int64
+					if d.staged, staged = st.stage(d.p, d.arena); d.staged != nil {
+						// Its contents are in the root's file system now, not in memory:
+						// later packages may be decoded in their place.
+						d.arena = nil
+						freed := min(staged, d.cost)
+						d.cost -= freed
+						bud.release(freed)
+					}
+				}
 				chans[j.i] <- d
 				// Let the writer (woken by the send, queued behind this goroutine) run now:
 				// with as many workers as CPUs it would otherwise wait for a preemption,
@@ -785,10 +798,27 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 		}
 	}
 	defer stopSeq()
-	chans, bud, jobs := in.decodeAll(ctx, sol.Changes)
+	in.stager = newStager(ext)
+	st := in.stager
+	chans, bud, jobs := in.decodeAll(ctx, sol.Changes, st)
+	next := 0 // changes before next have had their decoded result taken
 	// On any exit, cancel and free the whole budget so the dispatcher and decoders wind down
-	// instead of waiting for releases that will not come.
-	defer func() { cancel(); bud.release(1 << 50) }()
+	// instead of waiting for releases that will not come; results not taken are collected in
+	// the background, closing their staged files (every channel receives exactly one).
+	defer func() {
+		cancel()
+		bud.release(1 << 50)
+		if st == nil {
+			return
+		}
+		go func(rest []chan decoded) {
+			for _, ch := range rest {
+				if ch != nil {
+					st.close((<-ch).staged)
+				}
+			}
+		}(chans[next:])
+	}()
 	dirs := &dirStates{acl: map[string]extract.ACL{}, touched: map[string]bool{}, updatable: map[string]bool{}}
 	changed := map[*db.Entry]bool{}
 	n := len(sol.Changes)
@@ -833,6 +863,7 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 		if chans[i] != nil {
 			jobs.need.Store(int64(i))
 			d := <-chans[i]
+			next = i + 1
 			if d.err != nil {
 				bud.release(d.cost)
 				in.fail(name, d.err)
@@ -842,7 +873,10 @@ func (in *installer) commit(ctx context.Context, sol *solver.Solution) error {
 			func() {
 				defer bud.release(d.cost)
 				defer d.arena.release()
-				entry, err := in.installOne(ctx, ext, c, dp, owners, dirs)
+				if st != nil {
+					defer st.close(d.staged)
+				}
+				entry, err := in.installOne(ctx, ext, c, dp, d.staged, owners, dirs)
 				if err != nil {
 					in.fail(name, err)
 					return
@@ -957,7 +991,7 @@ func (in *installer) mayOverwrite(newp *pkg.Package, replaces []string, owner *d
 	return false
 }
 
-func (in *installer) installOne(ctx context.Context, ext *extract.Extractor, c solver.Change, dp *pkgstream.Package, owners map[string]*db.Entry, dirs *dirStates) (*db.Entry, error) {
+func (in *installer) installOne(ctx context.Context, ext *extract.Extractor, c solver.Change, dp *pkgstream.Package, staged []int, owners map[string]*db.Entry, dirs *dirStates) (*db.Entry, error) {
 	o := &in.opts
 	p := c.New
 	name := p.Name + "-" + p.Version
@@ -988,7 +1022,9 @@ func (in *installer) installOne(ctx context.Context, ext *extract.Extractor, c s
 		in.seq.wait()
 	}
 	ext.ReloadIDs()
-	res, err := ext.Install(name, dp.Files)
+	n := countOpen(staged)
+	res, err := ext.InstallStaged(name, dp.Files, staged)
+	in.stager.closedBy(n - countOpen(staged)) // the extractor closes those in place
 	if err != nil {
 		return nil, err
 	}

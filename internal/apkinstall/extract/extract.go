@@ -322,6 +322,17 @@ func Check(pkgName string, files []pkgstream.File) error {
 // first; on an error part of the package may have been written, and the caller must not record
 // the package as installed.
 func (x *Extractor) Install(pkgName string, files []pkgstream.File) (*Result, error) {
+	return x.InstallStaged(pkgName, files, nil)
+}
+
+// InstallStaged is Install for a package some of whose regular files a decoder staged:
+// staged[i] is file i's descriptor from Stage, or -1 (nil = none staged). Each is closed (and
+// set to -1) as soon as its file is in place: a writable descriptor left open on an
+// executable makes a script's exec of it fail (ETXTBSY). The caller closes what is left.
+func (x *Extractor) InstallStaged(pkgName string, files []pkgstream.File, staged []int) (*Result, error) {
+	if staged != nil && len(staged) != len(files) {
+		return nil, &Error{pkgName, "", fmt.Errorf("%d staged descriptors for %d files", len(staged), len(files))}
+	}
 	if err := Check(pkgName, files); err != nil {
 		return nil, err
 	}
@@ -344,7 +355,15 @@ func (x *Extractor) Install(pkgName string, files []pkgstream.File) (*Result, er
 			}
 			continue
 		}
-		kept, brokenX, err := w.file(f, acl)
+		sfd := -1
+		if staged != nil {
+			sfd = staged[i]
+		}
+		kept, brokenX, err := w.file(f, acl, sfd)
+		if sfd >= 0 && err == nil {
+			unix.Close(sfd)
+			staged[i] = -1
+		}
 		if err != nil {
 			// Don't leave a partial package behind (a full tmpfs is the usual cause): remove
 			// what this package newly created. Replaced files cannot be brought back.
@@ -510,13 +529,13 @@ func tempName(pkg, name string) string {
 	return ".apk." + hex.EncodeToString(s[:12])
 }
 
-func (w *writer) file(f *pkgstream.File, acl ACL) (kept, brokenX bool, err error) {
+func (w *writer) file(f *pkgstream.File, acl ACL, sfd int) (kept, brokenX bool, err error) {
 	pd, base, err := w.parentDir(f.Name)
 	if err != nil {
 		return false, false, err
 	}
 	pfd := pd.fd
-	brokenX, err = w.create(pd, base, f, acl)
+	brokenX, err = w.create(pd, base, f, acl, sfd)
 	if err == nil {
 		w.created = append(w.created, f.Name)
 		return false, brokenX, nil
@@ -549,7 +568,7 @@ func (w *writer) file(f *pkgstream.File, acl ACL) (kept, brokenX bool, err error
 	// Replace atomically: write a temporary name, rename over the final one.
 	tmp := tempName(w.pkg, f.Name)
 	unix.Unlinkat(pfd, tmp, 0) // stale from an interrupted run
-	if brokenX, err = w.create(pd, tmp, f, acl); err != nil {
+	if brokenX, err = w.create(pd, tmp, f, acl, sfd); err != nil {
 		unix.Unlinkat(pfd, tmp, 0)
 		return false, false, err
 	}
@@ -601,26 +620,36 @@ func unlinkTemp(pfd int, target, base string) {
 	}
 }
 
-func (w *writer) create(pd dirFD, name string, f *pkgstream.File, acl ACL) (brokenX bool, err error) {
+func (w *writer) create(pd dirFD, name string, f *pkgstream.File, acl ACL, sfd int) (brokenX bool, err error) {
 	pfd := pd.fd
 	switch f.Type {
 	case tar.TypeReg:
 		chown, chmod := w.x.needChown(acl, pd.mode), w.x.needChmod(acl)
-		createMode := uint32(0o600)
-		if !chown && !chmod {
-			createMode = acl.Mode
-		}
-		fd, err := unix.Openat(pfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, createMode)
-		if err != nil {
-			return false, err
-		}
-		defer unix.Close(fd)
-		for data := f.Data; len(data) > 0; {
-			n, err := unix.Write(fd, data)
-			if err != nil {
-				return false, fmt.Errorf("write: %w", err)
+		var fd int
+		if sfd >= 0 {
+			// Staged with the permission bits already (Stage): linked in, then the same
+			// metadata as a file created here.
+			var closeFD bool
+			if fd, closeFD, err = linkStaged(sfd, pfd, name); err != nil {
+				return false, err
 			}
-			data = data[n:]
+			if closeFD {
+				defer unix.Close(fd)
+				chmod = true
+			}
+		} else {
+			createMode := uint32(0o600)
+			if !chown && !chmod {
+				createMode = acl.Mode
+			}
+			fd, err = unix.Openat(pfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, createMode)
+			if err != nil {
+				return false, err
+			}
+			defer unix.Close(fd)
+			if err := writeAll(fd, f.Data); err != nil {
+				return false, err
+			}
 		}
 		if chown {
 			if err := unix.Fchown(fd, acl.UID, acl.GID); err != nil {

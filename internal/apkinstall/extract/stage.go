@@ -1,0 +1,101 @@
+package extract
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ramboot/ramboot/internal/apkinstall/pkgstream"
+)
+
+// Staging: a regular file's content is written ahead of its turn, by a decoder, into an
+// unnamed file of the root's file system (O_TMPFILE); the single writer later gives it its
+// metadata and links it into place, in install order.
+//
+// Why: the writer is the installer's critical path once the decoders are ahead, and copying
+// contents into the file system was most of its work. Staged, that copy runs on the decoders'
+// CPUs, and the decoded data segment can be recycled as soon as the package is decoded instead
+// of when the writer reaches it. Nothing is visible in the tree before the writer links it,
+// so scripts and conflicts see exactly what they saw without staging.
+
+// CanStage reports whether the root's file system takes unnamed files (O_TMPFILE) and the
+// process may link them in (linkat with AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH on kernels
+// before 6.10; without it every staged file would be copied once more, so only root stages).
+func (x *Extractor) CanStage() bool {
+	if x.euid != 0 {
+		return false
+	}
+	fd, err := unix.Openat(x.rootFD, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+}
+
+// Stageable reports whether a decoder may stage f: a regular file with a recorded checksum
+// (the writer's checks use it, not the content), outside protected paths (whose replacement
+// compares contents) and not one an overlay placed.
+func (x *Extractor) Stageable(f *pkgstream.File) bool {
+	return f.Type == tar.TypeReg && f.Checksum != nil && len(f.Data) > 0 &&
+		!x.overlay[f.Name] && !x.protected(f.Name, false)
+}
+
+// Stage writes f's content to a new unnamed file and returns its descriptor, which
+// InstallStaged consumes. Safe for concurrent use (it only reads the Extractor's fixed state).
+func (x *Extractor) Stage(f *pkgstream.File) (int, error) {
+	// Read-write: where it cannot be linked in, it is copied from.
+	fd, err := unix.Openat(x.rootFD, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, f.Mode&0o777)
+	if err != nil {
+		return -1, fmt.Errorf("%s: stage: %w", f.Name, err)
+	}
+	if err := writeAll(fd, f.Data); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("%s: stage: %w", f.Name, err)
+	}
+	return fd, nil
+}
+
+func writeAll(fd int, data []byte) error {
+	for len(data) > 0 {
+		n, err := unix.Write(fd, data)
+		if err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		data = data[n:]
+	}
+	return nil
+}
+
+// linkStaged gives the staged file sfd the name pfd/name and returns the descriptor to set
+// its metadata through: sfd itself, or where it cannot be linked there (the name is on another
+// file system inside the root, or linking is not permitted) a new file the content was copied
+// into, which the caller closes (closeFD). An existing name is EEXIST, as for a new file.
+func linkStaged(sfd, pfd int, name string) (fd int, closeFD bool, err error) {
+	err = unix.Linkat(sfd, "", pfd, name, unix.AT_EMPTY_PATH)
+	if err == nil || errors.Is(err, unix.EEXIST) || !(errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOENT)) {
+		return sfd, false, err
+	}
+	fd, err = unix.Openat(pfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return -1, false, err
+	}
+	buf := make([]byte, 64<<10)
+	for off := int64(0); ; {
+		n, err := unix.Pread(sfd, buf, off)
+		if err == nil && n > 0 {
+			err = writeAll(fd, buf[:n])
+		}
+		if err != nil {
+			unix.Close(fd)
+			unix.Unlinkat(pfd, name, 0)
+			return -1, false, fmt.Errorf("copy staged content: %w", err)
+		}
+		if n == 0 {
+			return fd, true, nil
+		}
+		off += int64(n)
+	}
+}
