@@ -88,6 +88,8 @@ type Extractor struct {
 	rootFD  int
 	overlay map[string]bool
 	ids     ids
+	users   idFile // etc/passwd as last read, for ids
+	groups  idFile // etc/group
 	// umask, euid and egid decide when the mode and owner a file is created with are already
 	// right, saving a chown and a chmod per file (most files are root:root 0644/0755).
 	umask      uint32
@@ -219,21 +221,50 @@ func (x *Extractor) Close() error { return unix.Close(x.rootFD) }
 // ReloadIDs re-reads the root's etc/passwd and etc/group. apk resolves owners through the files
 // as they are when a package is extracted (alpine-baselayout-data installs them first, and
 // scripts may add users), so the installer calls this before each package.
+//
+// A file whose identity, size and times are unchanged since it was last read is not read
+// again: the installer calls this before every package, and re-parsing both files each time
+// was about 2% of an install's CPU, on the writer's critical path.
 func (x *Extractor) ReloadIDs() {
-	x.ids = ids{users: x.readIDs("etc/passwd"), groups: x.readIDs("etc/group")}
+	x.ids.users = x.users.reload(x.rootFD, "etc/passwd")
+	x.ids.groups = x.groups.reload(x.rootFD, "etc/group")
 }
 
-type ids struct{ users, groups map[string]int }
+// idFile is a parsed etc/passwd or etc/group and the stat it was parsed at.
+type idFile struct {
+	key  idKey
+	read bool
+	ids  map[string]int
+}
 
-func (x *Extractor) readIDs(name string) map[string]int {
-	fd, err := unix.Openat2(x.rootFD, name, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+type idKey struct {
+	dev, ino     uint64
+	size         int64
+	mtime, ctime unix.Timespec
+}
+
+func (c *idFile) reload(rootFD int, name string) map[string]int {
+	fd, err := unix.Openat2(rootFD, name, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
 	if err != nil {
+		*c = idFile{}
 		return map[string]int{}
 	}
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
-	return passwd.ParseIDs(f)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		*c = idFile{}
+		return passwd.ParseIDs(f)
+	}
+	key := idKey{st.Dev, st.Ino, st.Size, st.Mtim, st.Ctim}
+	if c.read && c.key == key {
+		return c.ids
+	}
+	*c = idFile{key: key, read: true, ids: passwd.ParseIDs(f)}
+	return c.ids
 }
+
+type ids struct{ users, groups map[string]int }
 
 func (x *Extractor) uid(f *pkgstream.File) int {
 	if id, ok := x.ids.users[f.Uname]; ok && f.Uname != "" {
@@ -403,6 +434,11 @@ func (x *Extractor) SetDirACL(name string, acl ACL) error {
 		return fmt.Errorf("directory %s: %w", name, err)
 	}
 	defer unix.Close(fd)
+	// Most directories already are as declared (mkdir gave them their mode): nothing to do.
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) == nil && int(st.Uid) == acl.UID && int(st.Gid) == acl.GID && st.Mode&0o7777 == acl.Mode {
+		return nil
+	}
 	p := fmt.Sprintf("/proc/self/fd/%d", fd)
 	if err := unix.Fchownat(fd, "", acl.UID, acl.GID, unix.AT_EMPTY_PATH); err != nil {
 		return fmt.Errorf("chown directory %s: %w", name, err)

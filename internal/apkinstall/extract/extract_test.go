@@ -259,3 +259,37 @@ func TestInstallFailureUndoes(t *testing.T) {
 		}
 	}
 }
+
+// ReloadIDs sees a changed etc/passwd even when its size stayed the same (a script rewrote a
+// uid in place), and owners then follow it.
+func TestReloadIDsSeesChanges(t *testing.T) {
+	needRoot(t)
+	root := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(root, "etc"), 0o755))
+	write := func(uid string) {
+		must(t, os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\nalice:x:"+uid+":0::/:/bin/false\n"), 0o644))
+	}
+	write("1234")
+	x, err := extract.Open(root, nil)
+	must(t, err)
+	defer x.Close()
+	owned := func(name string) pkgstream.File {
+		f := file(name, "x", 0o644)
+		f.Uname = "alice"
+		return f
+	}
+	_, err = x.Install("a-1", []pkgstream.File{dir("srv"), owned("srv/a")})
+	must(t, err)
+	write("4321")
+	x.ReloadIDs()
+	_, err = x.Install("b-1", []pkgstream.File{dir("srv"), owned("srv/b")})
+	must(t, err)
+	x.ReloadIDs() // unchanged: the same owners
+	_, err = x.Install("c-1", []pkgstream.File{dir("srv"), owned("srv/c")})
+	must(t, err)
+	for name, want := range map[string]uint32{"srv/a": 1234, "srv/b": 4321, "srv/c": 4321} {
+		if st := stat(t, filepath.Join(root, name)); st.Uid != want {
+			t.Errorf("owner of %s = %d, want %d", name, st.Uid, want)
+		}
+	}
+}
