@@ -45,38 +45,37 @@ func newStager(x *extract.Extractor) *stager {
 // and the content bytes staged. Any failure leaves the package as it was: the writer then
 // meets the same condition in install order and reports it there.
 func (s *stager) stage(dp *pkgstream.Package, a *arena) (fds []int, staged int64) {
-	var n, small int
+	var pick []int // files to stage
+	small := 0
 	for i := range dp.Files {
 		f := &dp.Files[i]
 		if len(f.Data) >= stageMin && s.x.Stageable(f) {
-			n++
+			pick = append(pick, i)
 		} else {
 			small += len(f.Data)
 		}
 	}
+	n := int64(len(pick))
 	if n == 0 {
 		return nil, 0
 	}
-	if s.open.Add(int64(n)) > s.maxFDs {
-		s.open.Add(-int64(n))
+	if s.open.Add(n) > s.maxFDs {
+		s.open.Add(-n)
 		return nil, 0
 	}
 	fds = make([]int, len(dp.Files))
-	for i := range dp.Files {
+	for i := range fds {
 		fds[i] = -1
-		f := &dp.Files[i]
-		if len(f.Data) < stageMin || !s.x.Stageable(f) {
-			continue
-		}
-		fd, err := s.x.Stage(f)
+	}
+	for k, i := range pick {
+		fd, err := s.x.Stage(&dp.Files[i])
 		if err != nil {
-			k := countOpen(fds)
 			s.close(fds) // gives back the k staged so far
-			s.open.Add(-int64(n - k))
+			s.open.Add(-(n - int64(k)))
 			return nil, 0
 		}
 		fds[i] = fd
-		staged += int64(len(f.Data))
+		staged += int64(len(dp.Files[i].Data))
 	}
 	// The small files' contents, copied out so the arena is free for the next package.
 	buf := make([]byte, 0, small)

@@ -2,7 +2,6 @@ package extract
 
 import (
 	"archive/tar"
-	"errors"
 	"fmt"
 
 	"golang.org/x/sys/unix"
@@ -74,9 +73,10 @@ func writeAll(fd int, data []byte) error {
 // file system inside the root, or linking is not permitted) a new file the content was copied
 // into, which the caller closes (closeFD). An existing name is EEXIST, as for a new file.
 func linkStaged(sfd, pfd int, name string) (fd int, closeFD bool, err error) {
-	err = unix.Linkat(sfd, "", pfd, name, unix.AT_EMPTY_PATH)
-	if err == nil || errors.Is(err, unix.EEXIST) || !(errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOENT)) {
-		return sfd, false, err
+	switch err = unix.Linkat(sfd, "", pfd, name, unix.AT_EMPTY_PATH); err {
+	case unix.EXDEV, unix.EPERM, unix.ENOENT: // copied below
+	default:
+		return sfd, false, err // linked, or EEXIST and other errors as for a new file
 	}
 	fd, err = unix.Openat(pfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
