@@ -266,10 +266,7 @@ func TestFailingScriptLikeRealApk(t *testing.T) {
 	mrf := minirootfs(t)
 	_, _, files := realFiles(t)
 	bad, badID := apktest.Rebuild(t, files[victim], func(e []apktest.Entry) []apktest.Entry {
-		h := *e[0].Hdr
-		h.Name = ".post-install"
-		h.Mode = 0o755
-		return append(e, apktest.Entry{Hdr: &h, Data: []byte("#!/bin/sh\necho failing on purpose\nexit 3\n")})
+		return apktest.WithScript(e, ".post-install", []byte("#!/bin/sh\necho failing on purpose\nexit 3\n"))
 	}, nil, false)
 	key := apktest.NewKey(t, "test-1.rsa.pub")
 	f := makeFixture(t, key, key, bad, badID, nil)

@@ -29,10 +29,7 @@ func TestScriptOrdering(t *testing.T) {
 		"echo 'scriptorder:x:4242:4242::/:/sbin/nologin' >> /etc/passwd\n")
 	var owned string
 	pkg, id := apktest.Rebuild(t, files[victim], func(e []apktest.Entry) []apktest.Entry {
-		h := *e[0].Hdr
-		h.Name = ".pre-install"
-		h.Mode = 0o755
-		return append(e, apktest.Entry{Hdr: &h, Data: pre})
+		return apktest.WithScript(e, ".pre-install", pre)
 	}, func(e []apktest.Entry) []apktest.Entry {
 		for i := range e {
 			if e[i].Hdr.Typeflag == tar.TypeReg && owned == "" {
@@ -86,10 +83,7 @@ func TestFailingTrigger(t *testing.T) {
 				e[i].Data = append(e[i].Data, []byte("\ntriggers = /lib\n")...)
 			}
 		}
-		h := *e[0].Hdr
-		h.Name = ".trigger"
-		h.Mode = 0o755
-		return append(e, apktest.Entry{Hdr: &h, Data: []byte("#!/bin/sh\nexit 3\n")})
+		return apktest.WithScript(e, ".trigger", []byte("#!/bin/sh\nexit 3\n"))
 	}, nil, true)
 	key := apktest.NewKey(t, "test-1.rsa.pub")
 	f := makeFixture(t, key, key, pkg, id, nil)

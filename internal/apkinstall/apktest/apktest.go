@@ -298,3 +298,12 @@ func Must(t testing.TB, err error) {
 		t.Fatal(fmt.Errorf("unexpected: %w", err))
 	}
 }
+
+// WithScript returns the control entries ctl plus an executable control file name (".pre-install",
+// ".trigger", ...) holding script; its header is modelled on the first entry's.
+func WithScript(ctl []Entry, name string, script []byte) []Entry {
+	h := *ctl[0].Hdr
+	h.Name = name
+	h.Mode = 0o755
+	return append(ctl, Entry{Hdr: &h, Data: script})
+}
