@@ -1,0 +1,52 @@
+package shasum
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestSum checks the dispatched functions, whichever implementation this CPU selects.
+func TestSum(t *testing.T) {
+	t.Logf("implementation: %s", Impl())
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 1000, 1 << 16, 1<<20 + 3} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		if got, want := SHA1(b), sha1.Sum(b); got != want {
+			t.Errorf("SHA1(%d bytes) = %x, want %x", n, got, want)
+		}
+		if got, want := SHA256(b), sha256.Sum256(b); got != want {
+			t.Errorf("SHA256(%d bytes) = %x, want %x", n, got, want)
+		}
+	}
+}
+
+func TestPad(t *testing.T) {
+	for _, tc := range []struct {
+		rest, blocks int
+	}{{0, 1}, {55, 1}, {56, 2}, {63, 2}} {
+		var buf [128]byte
+		rest := make([]byte, tc.rest)
+		for i := range rest {
+			rest[i] = 0xAA
+		}
+		out := pad(buf[:], rest, 1000+uint64(tc.rest))
+		if len(out) != tc.blocks*blockSize {
+			t.Errorf("pad(%d bytes) = %d bytes, want %d", tc.rest, len(out), tc.blocks*blockSize)
+			continue
+		}
+		if out[tc.rest] != 0x80 {
+			t.Errorf("pad(%d bytes)[%d] = %#x, want 0x80", tc.rest, tc.rest, out[tc.rest])
+		}
+		bits := uint64(1000+tc.rest) * 8
+		for i := 0; i < 8; i++ {
+			if got, want := out[len(out)-1-i], byte(bits>>(8*i)); got != want {
+				t.Errorf("pad(%d bytes) length byte %d = %#x, want %#x", tc.rest, i, got, want)
+			}
+		}
+	}
+}
