@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/ramboot/ramboot/internal/apkinstall/sign"
+	"github.com/ramboot/ramboot/internal/shasum"
 )
 
 // Xattr is one extended attribute of a file (from a SCHILY.xattr.* PAX record).
@@ -200,7 +201,7 @@ func decode(raw []byte, identity []byte, alloc Allocator) (*Package, error) {
 		return nil, fmt.Errorf("control segment: %w", err)
 	}
 	ctlEnd := ctlStart + ctlLen
-	id := sha1.Sum(raw[ctlStart:ctlEnd])
+	id := shasum.SHA1(raw[ctlStart:ctlEnd])
 	p.Identity = id[:]
 	if identity != nil && !bytes.Equal(id[:], identity) {
 		return nil, ErrIdentity
@@ -226,7 +227,7 @@ func decode(raw []byte, identity []byte, alloc Allocator) (*Package, error) {
 	if err != nil || len(want) != sha256.Size {
 		return nil, fmt.Errorf("%w: bad datahash %q", ErrFormat, p.Info.DataHash)
 	}
-	got := sha256.Sum256(raw[ctlEnd:])
+	got := shasum.SHA256(raw[ctlEnd:])
 	if !bytes.Equal(got[:], want) {
 		// Distinguish a cut-off file (more useful to the user) from tampered content.
 		if memberCut(raw[ctlEnd:]) {
@@ -441,9 +442,9 @@ func (f *File) Sum() []byte {
 func (f *File) sum() (s [sha1.Size]byte, ok bool) {
 	switch f.Type {
 	case tar.TypeReg:
-		return sha1.Sum(f.Data), true
+		return shasum.SHA1(f.Data), true
 	case tar.TypeSymlink:
-		return sha1.Sum([]byte(f.Linkname)), true
+		return shasum.SHA1([]byte(f.Linkname)), true
 	}
 	return s, false
 }
