@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -26,15 +25,35 @@ type Candidate struct {
 	ModTime   time.Time // modification time of the file
 }
 
-// cipherSuffix is what an openssl cipher name looks like; anything else after .apkovl.tar.gz
-// is an editor/backup/temporary leftover.
-var cipherSuffix = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
+// The name matchers below are plain code, not regexps or map literals: PID 1 would compile and
+// build those at start-up on every boot (about 7 ms under QEMU TCG).
 
-// tempSuffixes are suffixes that are never ciphers. Alpine's lbu writes HOST.apkovl.tar.gz.new
-// and its initramfs then fails with "Cipher new is not supported"; we skip such files instead.
-var tempSuffixes = map[string]bool{
-	"new": true, "tmp": true, "temp": true, "old": true, "bak": true, "orig": true,
-	"part": true, "swp": true, "save": true, "partial": true, "lock": true,
+// isCipherName reports whether c looks like an openssl cipher name, [a-z][a-z0-9]*(-[a-z0-9]+)*;
+// anything else after .apkovl.tar.gz is an editor/backup/temporary leftover.
+func isCipherName(c string) bool {
+	if c == "" || c[0] < 'a' || c[0] > 'z' || c[len(c)-1] == '-' {
+		return false
+	}
+	for i := 1; i < len(c); i++ {
+		switch b := c[i]; {
+		case b >= 'a' && b <= 'z', b >= '0' && b <= '9':
+		case b == '-' && c[i-1] != '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// isTempSuffix reports suffixes that are never ciphers. Alpine's lbu writes
+// HOST.apkovl.tar.gz.new and its initramfs then fails with "Cipher new is not supported"; we
+// skip such files instead.
+func isTempSuffix(s string) bool {
+	switch s {
+	case "new", "tmp", "temp", "old", "bak", "orig", "part", "swp", "save", "partial", "lock":
+		return true
+	}
+	return false
 }
 
 // ParseName splits a file name into host name and cipher. ok is false when the name is not an
@@ -59,7 +78,7 @@ func ParseName(name string) (host, cipher string, ok bool, why string) {
 		return "", "", false, fmt.Sprintf("unexpected suffix %q after %s", rest, Suffix)
 	}
 	c := rest[1:]
-	if tempSuffixes[c] || !cipherSuffix.MatchString(c) {
+	if isTempSuffix(c) || !isCipherName(c) {
 		return "", "", false, fmt.Sprintf("leftover temporary file (suffix %q is not a cipher)", c)
 	}
 	return host, c, true, ""
@@ -174,19 +193,42 @@ func kind(c Candidate) string {
 	return "plain"
 }
 
-// backupName matches HOST.YYYYMMDDhhmmss.tar.gz[.CIPHER], lbu's backup naming.
-var backupName = regexp.MustCompile(`^(.+)\.([0-9]{14})\.tar\.gz(\.[a-z0-9-]+)?$`)
-
-// ParseBackupName returns the host and timestamp of an lbu backup file name.
+// ParseBackupName returns the host and timestamp of an lbu backup file name,
+// HOST.YYYYMMDDhhmmss.tar.gz[.CIPHER] with CIPHER in [a-z0-9-]+.
 func ParseBackupName(name string) (host, stamp string, ok bool) {
-	m := backupName.FindStringSubmatch(name)
-	if m == nil || strings.HasPrefix(name, ".") {
+	if strings.HasPrefix(name, ".") {
 		return "", "", false
 	}
-	if m[3] != "" && tempSuffixes[m[3][1:]] {
+	base := name
+	if !strings.HasSuffix(base, ".tar.gz") {
+		i := strings.LastIndexByte(base, '.')
+		if i < 0 || !isBackupCipher(base[i+1:]) || isTempSuffix(base[i+1:]) {
+			return "", "", false
+		}
+		base = base[:i]
+	}
+	base, found := strings.CutSuffix(base, ".tar.gz")
+	const n = len("YYYYMMDDhhmmss")
+	if !found || len(base) < n+2 || base[len(base)-n-1] != '.' {
 		return "", "", false
 	}
-	return m[1], m[2], true
+	host, stamp = base[:len(base)-n-1], base[len(base)-n:]
+	for i := 0; i < n; i++ {
+		if stamp[i] < '0' || stamp[i] > '9' {
+			return "", "", false
+		}
+	}
+	return host, stamp, true
+}
+
+// isBackupCipher is the cipher part of a backup name: [a-z0-9-]+.
+func isBackupCipher(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; !(b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '-') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Backups returns the lbu backups of host in mediaDir (HOST.YYYYMMDDhhmmss.tar.gz[.CIPHER]),

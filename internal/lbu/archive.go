@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -233,8 +232,16 @@ func sameManifest(want, got Manifest) error {
 	return nil
 }
 
-// runPartsName is run-parts' rule for which files to run.
-var runPartsName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+// runPartsName is run-parts' rule for which files to run, ^[A-Za-z0-9_-]+$ (plain code: the
+// agent binary, which is also PID 1, would compile a regexp at every start).
+func runPartsName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if b := name[i]; !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '-') {
+			return false
+		}
+	}
+	return name != ""
+}
 
 // runHooks runs the executables of ROOT/etc/lbu/<dir> in name order, like run-parts, each with
 // a timeout, output to stderr. The first failure stops and is returned.
@@ -250,7 +257,7 @@ func runHooks(ctx context.Context, root, dir string, stderr io.Writer, timeout t
 	for _, e := range ents {
 		p := filepath.Join(d, e.Name())
 		info, err := os.Stat(p)
-		if err != nil || !info.Mode().IsRegular() || info.Mode()&0111 == 0 || !runPartsName.MatchString(e.Name()) {
+		if err != nil || !info.Mode().IsRegular() || info.Mode()&0111 == 0 || !runPartsName(e.Name()) {
 			continue
 		}
 		hctx, cancel := context.WithTimeout(ctx, timeout)
