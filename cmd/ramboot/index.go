@@ -10,7 +10,7 @@ import (
 
 	"github.com/ramboot/ramboot/internal/apkarch"
 	"github.com/ramboot/ramboot/internal/apkinstall/index"
-	"github.com/ramboot/ramboot/internal/apkinstall/sign"
+	"github.com/ramboot/ramboot/internal/apkinstall/signer"
 )
 
 // cmdIndex is `apk index` + `abuild-sign`: it writes a (signed) APKINDEX.tar.gz for packages.
@@ -33,13 +33,15 @@ func cmdIndex(args []string) int {
 		return 2
 	}
 	opts := index.WriteOptions{Description: *desc, RewriteArch: *arch}
+	signed := "unsigned"
 	if *key != "" {
-		s, err := sign.LoadSigner(*key)
+		s, err := signer.LoadSigner(*key)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "ramboot index: %v\n", err)
 			return 1
 		}
 		opts.Signer = s
+		signed = "signed with " + s.KeyName
 	}
 	if opts.RewriteArch == "" {
 		a, err := guessArch(*out, fs.Args())
@@ -57,10 +59,6 @@ func cmdIndex(args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ramboot index: %v\n", err)
 		return 1
-	}
-	signed := "unsigned"
-	if opts.Signer != nil {
-		signed = "signed with " + opts.Signer.KeyName
 	}
 	fmt.Fprintf(os.Stderr, "Index has %d packages (%s, noarch listed as %s): %s\n", len(pkgs), signed, opts.RewriteArch, *out)
 	return 0

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/ramboot/ramboot/internal/apkinstall/sign"
+	"github.com/ramboot/ramboot/internal/apkinstall/signer"
 )
 
 // cmdKeygen makes an abuild-compatible signing key pair: NAME.rsa (PEM PKCS#1, 0600) and
@@ -14,7 +14,7 @@ import (
 func cmdKeygen(args []string) int {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	out := fs.String("out", "", "key name: writes NAME.rsa and NAME.rsa.pub (required)")
-	bits := fs.Int("bits", sign.DefaultKeyBits, "RSA key size in bits")
+	bits := fs.Int("bits", signer.DefaultKeyBits, "RSA key size in bits")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: ramboot keygen --out NAME [--bits N]")
 		fs.PrintDefaults()
@@ -26,7 +26,7 @@ func cmdKeygen(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	priv, pub, err := sign.GenerateKeyPair(*out, *bits)
+	priv, pub, err := signer.GenerateKeyPair(*out, *bits)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ramboot keygen: %v\n", err)
 		return 1

@@ -15,7 +15,7 @@ import (
 	diskfs "github.com/diskfs/go-diskfs"
 
 	"github.com/ramboot/ramboot/internal/apkinstall/index"
-	"github.com/ramboot/ramboot/internal/apkinstall/sign"
+	"github.com/ramboot/ramboot/internal/apkinstall/signer"
 	"github.com/ramboot/ramboot/internal/mediaimg"
 	"github.com/ramboot/ramboot/internal/testdata"
 )
@@ -298,11 +298,11 @@ func TestBuildErrors(t *testing.T) {
 	// A repository signed by a key the given keys directory does not trust.
 	own := filepath.Join(dir, "own", "x86_64")
 	os.MkdirAll(own, 0o755)
-	priv, _, err := sign.GenerateKeyPair(filepath.Join(dir, "k"), 2048)
+	priv, _, err := signer.GenerateKeyPair(filepath.Join(dir, "k"), 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, _ := sign.LoadSigner(priv)
+	signer, _ := signer.LoadSigner(priv)
 	if _, err := index.WriteFile(filepath.Join(own, "APKINDEX.tar.gz"), []string{filepath.Join(real, "musl-1.2.4_git20230717-r4.apk")},
 		index.WriteOptions{Signer: signer, RewriteArch: "x86_64"}, nil); err != nil {
 		t.Fatal(err)

@@ -157,10 +157,16 @@ func packageFromInfo(data []byte) (*pkg.Package, error) {
 	return p, nil
 }
 
+// Signer signs an index (internal/apkinstall/signer.Signer): it returns the signature gzip
+// member to put in front of member.
+type Signer interface {
+	SignatureMember(member []byte, mtime time.Time) ([]byte, error)
+}
+
 // WriteOptions control Write.
 type WriteOptions struct {
-	Description string       // DESCRIPTION file ("" writes an empty one, as apk index does)
-	Signer      *sign.Signer // nil leaves the index unsigned
+	Description string // DESCRIPTION file ("" writes an empty one, as apk index does)
+	Signer      Signer // nil leaves the index unsigned
 	// RewriteArch replaces A: of noarch packages (apk index --rewrite-arch, as abuild does).
 	RewriteArch string
 	ModTime     time.Time // tar entry mtimes; zero = Unix epoch (reproducible)

@@ -14,6 +14,7 @@ import (
 	"github.com/ramboot/ramboot/internal/apkinstall/index"
 	"github.com/ramboot/ramboot/internal/apkinstall/pkg"
 	"github.com/ramboot/ramboot/internal/apkinstall/sign"
+	"github.com/ramboot/ramboot/internal/apkinstall/signer"
 	"github.com/ramboot/ramboot/internal/testdata"
 )
 
@@ -62,13 +63,13 @@ func keyRingOf(t *testing.T, pub string) (*sign.KeyRing, error) {
 	return sign.LoadKeyRing(dir)
 }
 
-func newSigner(t *testing.T, dir, name string) (*sign.Signer, string) {
+func newSigner(t *testing.T, dir, name string) (*signer.Signer, string) {
 	t.Helper()
-	priv, pub, err := sign.GenerateKeyPair(filepath.Join(dir, name), 2048)
+	priv, pub, err := signer.GenerateKeyPair(filepath.Join(dir, name), 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := sign.LoadSigner(priv)
+	s, err := signer.LoadSigner(priv)
 	if err != nil {
 		t.Fatal(err)
 	}

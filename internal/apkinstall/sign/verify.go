@@ -1,15 +1,16 @@
-// Package sign verifies (and, in sign.go/keygen.go, produces) the RSA signatures apk v2 uses on
-// indexes and packages: PKCS#1 v1.5 over the raw bytes of a gzip member, with the key named by
+// Package sign verifies the RSA signatures apk v2 uses on indexes and packages (signer produces
+// them): PKCS#1 v1.5 over the raw bytes of a gzip member, with the key named by
 // the signature file name (.SIGN.RSA.<keyname>, .SIGN.RSA256.<keyname>, .SIGN.RSA512.<keyname>).
 package sign
 
 import (
 	"crypto"
 	"crypto/rsa"
-	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"sort"
@@ -93,17 +94,9 @@ func ParsePublicKey(data []byte) (*rsa.PublicKey, error) {
 	}
 	switch blk.Type {
 	case "PUBLIC KEY":
-		k, err := x509.ParsePKIXPublicKey(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parse public key: %w", err)
-		}
-		rk, ok := k.(*rsa.PublicKey)
-		if !ok {
-			return nil, fmt.Errorf("public key is %T, want RSA", k)
-		}
-		return rk, nil
+		return parsePKIX(blk.Bytes)
 	case "RSA PUBLIC KEY":
-		return x509.ParsePKCS1PublicKey(blk.Bytes)
+		return parsePKCS1(blk.Bytes)
 	}
 	return nil, fmt.Errorf("PEM block %q, want PUBLIC KEY", blk.Type)
 }
@@ -154,4 +147,58 @@ func (kr *KeyRing) VerifyData(sigs []Signature, data []byte) (string, error) {
 		names[i] = strings.TrimPrefix(s.Name, SigFilePrefix)
 	}
 	return "", fmt.Errorf("no trusted key for %s: %w", strings.Join(names, ", "), ErrUntrusted)
+}
+
+// The two DER forms of an RSA public key are parsed here rather than with crypto/x509: that
+// package (with net, the elliptic curves and ed25519 behind it) would be linked into PID 1 and
+// initialised at every boot only for these few lines. The checks are crypto/x509's.
+
+// oidRSA is rsaEncryption (RFC 8017 A.1).
+var oidRSA = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
+
+// parsePKIX decodes a SubjectPublicKeyInfo (RFC 5280 4.1) holding an RSA key.
+func parsePKIX(der []byte) (*rsa.PublicKey, error) {
+	var spki struct {
+		Algorithm struct {
+			OID    asn1.ObjectIdentifier
+			Params asn1.RawValue `asn1:"optional"`
+		}
+		Key asn1.BitString
+	}
+	if rest, err := asn1.Unmarshal(der, &spki); err != nil {
+		return nil, fmt.Errorf("parse public key: %w", err)
+	} else if len(rest) != 0 {
+		return nil, errors.New("parse public key: trailing data after SubjectPublicKeyInfo")
+	}
+	if !spki.Algorithm.OID.Equal(oidRSA) {
+		return nil, fmt.Errorf("public key algorithm %v, want RSA (%v)", spki.Algorithm.OID, oidRSA)
+	}
+	// RFC 3279 2.3.1: the parameters are NULL (some encoders omit them; crypto/x509 accepts both).
+	if p := spki.Algorithm.Params; len(p.FullBytes) != 0 && !(p.Tag == asn1.TagNull && len(p.Bytes) == 0) {
+		return nil, errors.New("parse public key: RSA key with parameters other than NULL")
+	}
+	if spki.Key.BitLength%8 != 0 {
+		return nil, errors.New("parse public key: key bit string is not whole bytes")
+	}
+	return parsePKCS1(spki.Key.Bytes)
+}
+
+// parsePKCS1 decodes an RSAPublicKey (RFC 8017 A.1.1).
+func parsePKCS1(der []byte) (*rsa.PublicKey, error) {
+	var k struct {
+		N *big.Int
+		E int
+	}
+	if rest, err := asn1.Unmarshal(der, &k); err != nil {
+		return nil, fmt.Errorf("parse RSA public key: %w", err)
+	} else if len(rest) != 0 {
+		return nil, errors.New("parse RSA public key: trailing data")
+	}
+	if k.N.Sign() <= 0 {
+		return nil, errors.New("parse RSA public key: modulus is not a positive number")
+	}
+	if k.E <= 0 || k.E > 1<<31-1 {
+		return nil, errors.New("parse RSA public key: public exponent out of range")
+	}
+	return &rsa.PublicKey{N: k.N, E: k.E}, nil
 }

@@ -1,4 +1,4 @@
-package sign_test
+package signer_test
 
 import (
 	"archive/tar"
@@ -20,6 +20,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/ramboot/ramboot/internal/apkinstall/sign"
+	"github.com/ramboot/ramboot/internal/apkinstall/signer"
 )
 
 func TestKeyPaths(t *testing.T) {
@@ -29,7 +30,7 @@ func TestKeyPaths(t *testing.T) {
 		{"a@b.c-5f00", "a@b.c-5f00.rsa", "a@b.c-5f00.rsa.pub"},
 	}
 	for _, tt := range tests {
-		priv, pub := sign.KeyPaths(tt.in)
+		priv, pub := signer.KeyPaths(tt.in)
 		if priv != tt.priv || pub != tt.pub {
 			t.Errorf("KeyPaths(%q) = %q, %q, want %q, %q", tt.in, priv, pub, tt.priv, tt.pub)
 		}
@@ -38,7 +39,7 @@ func TestKeyPaths(t *testing.T) {
 
 func TestGenerateKeyPair(t *testing.T) {
 	dir := t.TempDir()
-	priv, pub, err := sign.GenerateKeyPair(filepath.Join(dir, "builder"), 2048)
+	priv, pub, err := signer.GenerateKeyPair(filepath.Join(dir, "builder"), 2048)
 	if err != nil {
 		t.Fatalf("GenerateKeyPair = %v, want nil", err)
 	}
@@ -69,10 +70,10 @@ func TestGenerateKeyPair(t *testing.T) {
 		t.Errorf("key size = %d, want 2048", pk.N.BitLen())
 	}
 	// Never overwrite an existing key.
-	if _, _, err := sign.GenerateKeyPair(filepath.Join(dir, "builder"), 2048); !errors.Is(err, fs.ErrExist) {
+	if _, _, err := signer.GenerateKeyPair(filepath.Join(dir, "builder"), 2048); !errors.Is(err, fs.ErrExist) {
 		t.Errorf("GenerateKeyPair over existing files = %v, want ErrExist", err)
 	}
-	if _, _, err := sign.GenerateKeyPair(filepath.Join(dir, "small"), 512); err == nil {
+	if _, _, err := signer.GenerateKeyPair(filepath.Join(dir, "small"), 512); err == nil {
 		t.Errorf("GenerateKeyPair(512 bits) = nil, want an error")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "small.rsa")); err == nil {
@@ -87,11 +88,11 @@ func TestGenerateKeyPair(t *testing.T) {
 
 func TestSignatureMember(t *testing.T) {
 	dir := t.TempDir()
-	privPath, pubPath, err := sign.GenerateKeyPair(filepath.Join(dir, "k"), 2048)
+	privPath, pubPath, err := signer.GenerateKeyPair(filepath.Join(dir, "k"), 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := sign.LoadSigner(privPath)
+	s, err := signer.LoadSigner(privPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestSignatureMember(t *testing.T) {
 		if out, err := exec.Command(openssl, "genrsa", "-out", o3, "2048").CombinedOutput(); err != nil {
 			t.Fatalf("openssl genrsa: %v\n%s", err, out)
 		}
-		if _, err := sign.LoadSigner(o3); err != nil {
+		if _, err := signer.LoadSigner(o3); err != nil {
 			t.Errorf("LoadSigner(openssl genrsa key) = %v, want nil", err)
 		}
 	}
@@ -177,7 +178,7 @@ func TestParsePrivateKey(t *testing.T) {
 		{"garbage", []byte("hello"), "no PEM block"},
 	}
 	for _, tt := range tests {
-		got, err := sign.ParsePrivateKey(tt.data)
+		got, err := signer.ParsePrivateKey(tt.data)
 		switch {
 		case tt.wantErr == "" && (err != nil || got.N.Cmp(k.N) != 0):
 			t.Errorf("ParsePrivateKey(%s) = %v, want the key", tt.name, err)
@@ -185,7 +186,7 @@ func TestParsePrivateKey(t *testing.T) {
 			t.Errorf("ParsePrivateKey(%s) = %v, want error containing %q", tt.name, err, tt.wantErr)
 		}
 	}
-	if _, err := sign.LoadSigner(filepath.Join(t.TempDir(), "missing.rsa")); err == nil || !strings.Contains(err.Error(), "missing.rsa") {
+	if _, err := signer.LoadSigner(filepath.Join(t.TempDir(), "missing.rsa")); err == nil || !strings.Contains(err.Error(), "missing.rsa") {
 		t.Errorf("LoadSigner(missing) = %v, want an error naming missing.rsa", err)
 	}
 }

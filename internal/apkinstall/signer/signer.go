@@ -1,4 +1,7 @@
-package sign
+// Package signer produces what internal/apkinstall/sign verifies: abuild-sign's RSA signatures
+// over gzip members, and abuild-keygen's key pairs. Host tooling only: it needs crypto/x509 for
+// private keys, which PID 1 (verification only) does not link.
+package signer
 
 import (
 	"archive/tar"
@@ -15,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
+	"github.com/ramboot/ramboot/internal/apkinstall/sign"
 )
 
 // Signer signs apk v2 segments as abuild-sign does: RSA PKCS#1 v1.5 over SHA-1 of the raw bytes
@@ -67,7 +70,7 @@ func ParsePrivateKey(data []byte) (*rsa.PrivateKey, error) {
 }
 
 // SignatureName is the signature file name for this signer: ".SIGN.RSA.<KeyName>".
-func (s *Signer) SignatureName() string { return SigFilePrefix + "RSA." + s.KeyName }
+func (s *Signer) SignatureName() string { return sign.SigFilePrefix + "RSA." + s.KeyName }
 
 // Sign returns the raw RSA SHA-1 PKCS#1 v1.5 signature of data.
 func (s *Signer) Sign(data []byte) ([]byte, error) {
@@ -112,22 +115,5 @@ func (s *Signer) SignatureMember(member []byte, mtime time.Time) ([]byte, error)
 	if err := tw.Flush(); err != nil {
 		return nil, fmt.Errorf("signature segment: %w", err)
 	}
-	return GzipMember(tb.Bytes())
-}
-
-// GzipMember compresses data into one gzip member at maximum compression with no name and a zero
-// timestamp in the header (gzip -n -9), so equal input gives equal bytes.
-func GzipMember(data []byte) ([]byte, error) {
-	var b bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&b, gzip.BestCompression)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := zw.Write(data); err != nil {
-		return nil, fmt.Errorf("gzip: %w", err)
-	}
-	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("gzip: %w", err)
-	}
-	return b.Bytes(), nil
+	return sign.GzipMember(tb.Bytes())
 }
