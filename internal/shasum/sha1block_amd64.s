@@ -14,24 +14,29 @@
 //   0..63(SP)    the ring of w[i] (slot i&15) for the w[i-8], w[i-14], w[i-16] terms
 //   SI, DI       the current block, the end of the whole blocks
 //
+// Only the low 32 bits of a register are meaningful: additions and logic use 64-bit
+// instructions and leave carries/garbage above bit 31, which no 32-bit rotate, no LEAL-free
+// sum and no final 32-bit ADDL ever reads (a 32-bit ROLL zero-extends its result).
+//
 // Tuned for QEMU TCG (qemu-user), where the cost is per guest instruction and per memory
 // access (each guest load/store first writes every modified guest register back):
 //  - the XOR of the schedule is lane-wise, so w[i-8]^w[i-14]^w[i-16] for an even i and the
-//    same for i+1 come from three 64-bit loads (pairs never straddle the ring's end), and
-//    the block's words are read two at a time too;
+//    same for i+1 come from three 64-bit loads (pairs never straddle the ring's end), the
+//    block's words are read two at a time and w[i], w[i+1] stored with one 64-bit store;
 //  - TCG materialises the flags of ROL with a helper call unless a later instruction
 //    overwrites them before the next memory access, so every ROL is followed by an
-//    ADD/logic instruction before any load or store (the flags are never used).
+//    ADD/shift/logic instruction before any load or store (the flags are never used);
+//  - 64-bit ALU instructions spare TCG the zero-extension of each 32-bit result.
 
-// The round constants of rounds 0-19, 20-39, 40-59 and 60-79 (LEAL takes them as the
-// displacement; the last two are > 2^31, which only changes bits above 32).
+// The round constants of rounds 0-19, 20-39, 40-59 and 60-79, as LEAQ's signed 32-bit
+// displacement: 0x8F1BBCDC and 0xCA62C1D6 written minus 2^32, equal in the low 32 bits.
 #define K0 0x5A827999
 #define K1 0x6ED9EBA1
-#define K2 0x8F1BBCDC
-#define K3 0xCA62C1D6
+#define K2 -0x70E44324
+#define K3 -0x359D3E2A
 
-// LOAD2(i, W0, W1), i even < 16: W0 = w[i] (low 32 bits), W1 = w[i+1], the block's words
-// i and i+1 read big-endian with one load, and both stored in ring slots i, i+1 at once.
+// LOAD2(i, W0, W1), i even < 16: W0 = w[i] (low half), W1 = w[i+1], block words i and i+1
+// read big-endian with one load, and stored as they are to ring slots i, i+1.
 #define LOAD2(i, W0, W1) \
 	MOVQ ((i)*4)(SI), W0; \
 	BSWAPQ W0; \
@@ -40,59 +45,59 @@
 	SHRQ $32, W1; \
 	MOVQ W0, ((i)*4)(SP)
 
-// SCHED_EVEN(i, W): R14 = (w[i-8]^w[i-14]^w[i-16]) | (w[i-7]^w[i-13]^w[i-15])<<32 and
-// W (holding w[i-3]) = w[i] = rol1(w[i-3]^w[i-8]^w[i-14]^w[i-16]).
+// SCHED_EVEN(i, W), i even >= 16: R14 = (w[i-8]^w[i-14]^w[i-16]) | (w[i-7]^w[i-13]^w[i-15])<<32,
+// and W (holding w[i-3]) = w[i] = rol1(w[i-3]^w[i-8]^w[i-14]^w[i-16]).
 #define SCHED_EVEN(i, W) \
 	MOVQ ((((i)-8)&15)*4)(SP), R14; \
 	XORQ ((((i)-14)&15)*4)(SP), R14; \
 	XORQ (((i)&15)*4)(SP), R14; \
-	XORL R14, W; \
+	XORQ R14, W; \
 	ROLL $1, W
 
-// SCHED_ODD(W), the round after SCHED_EVEN: W (holding w[i-3]) = w[i] from R14's high half.
+// SCHED_ODD(W), the round after SCHED_EVEN: W (holding w[i-3]) = w[i], from R14's high half.
 #define SCHED_ODD(W) \
 	SHRQ $32, R14; \
-	XORL R14, W; \
+	XORQ R14, W; \
 	ROLL $1, W
 
-// STORE(i, W): ring slot i&15 (w[i-16], already read) = w[i], for rounds i+8, i+14, i+16;
-// not needed from round 72 on. Placed after a flag-writing instruction (see above).
-#define STORE(i, W) \
-	MOVL W, (((i)&15)*4)(SP)
+// STORE2(i, W0, W1): ring slots i, i+1 (w[i-16], w[i-15], read already) = w[i], w[i+1],
+// both zero-extended by their ROLL, for the rounds up to i+17; not needed from i = 72 on.
+#define STORE2(i, W0, W1) \
+	MOVQ W1, R14; \
+	SHLQ $32, R14; \
+	ORQ W0, R14; \
+	MOVQ R14, (((i)&15)*4)(SP)
 
 // CH, rounds 0-19: R9 = Ch(b,c,d) = (b&c)|(^b&d), as d ^ (b & (c^d)) without a NOT.
-#define CH_HEAD(b, c, d) \
-	MOVL c, R9; \
-	XORL d, R9
-#define CH_TAIL(b, c, d) \
-	ANDL b, R9; \
-	XORL d, R9
+#define CH(b, c, d) \
+	MOVQ c, R9; \
+	XORQ d, R9; \
+	ANDQ b, R9; \
+	XORQ d, R9
 
 // PAR, rounds 20-39 and 60-79: R9 = b^c^d.
-#define PAR_HEAD(b, c, d) \
-	MOVL b, R9; \
-	XORL c, R9
-#define PAR_TAIL(b, c, d) \
-	XORL d, R9
+#define PAR(b, c, d) \
+	MOVQ b, R9; \
+	XORQ c, R9; \
+	XORQ d, R9
 
 // MAJ, rounds 40-59: R9 = Maj(b,c,d) = (d&(b|c))|(b&c), the majority of each bit.
-#define MAJ_HEAD(b, c, d) \
-	MOVL b, R9; \
-	ORL c, R9
-#define MAJ_TAIL(b, c, d) \
-	ANDL d, R9; \
-	MOVL b, R10; \
-	ANDL c, R10; \
-	ORL R10, R9
+#define MAJ(b, c, d) \
+	MOVQ b, R9; \
+	ORQ c, R9; \
+	ANDQ d, R9; \
+	MOVQ b, R10; \
+	ANDQ c, R10; \
+	ORQ R10, R9
 
 // MIX(a, b, e, K, W): e = e + K + w[i] + f + rol5(a), the new a; b = rol30(b), the new c.
 #define MIX(a, b, e, K, W) \
 	ROLL $30, b; \
-	LEAL K(e)(W*1), e; \
-	ADDL R9, e; \
-	MOVL a, R10; \
+	LEAQ K(e)(W*1), e; \
+	ADDQ R9, e; \
+	MOVQ a, R10; \
 	ROLL $5, R10; \
-	ADDL R10, e
+	ADDQ R10, e
 
 // func blockSHA1(h *[5]uint32, p []byte)
 TEXT ·blockSHA1(SB), NOSPLIT, $64-32
@@ -111,89 +116,90 @@ TEXT ·blockSHA1(SB), NOSPLIT, $64-32
 	MOVL 16(R14), R8
 
 loop:
-	LOAD2(0, R11, R12); CH_HEAD(BX, CX, DX); CH_TAIL(BX, CX, DX); MIX(AX, BX, R8, K0, R11)
-	CH_HEAD(AX, BX, CX); CH_TAIL(AX, BX, CX); MIX(R8, AX, DX, K0, R12)
-	LOAD2(2, R13, R11); CH_HEAD(R8, AX, BX); CH_TAIL(R8, AX, BX); MIX(DX, R8, CX, K0, R13)
-	CH_HEAD(DX, R8, AX); CH_TAIL(DX, R8, AX); MIX(CX, DX, BX, K0, R11)
-	LOAD2(4, R12, R13); CH_HEAD(CX, DX, R8); CH_TAIL(CX, DX, R8); MIX(BX, CX, AX, K0, R12)
-	CH_HEAD(BX, CX, DX); CH_TAIL(BX, CX, DX); MIX(AX, BX, R8, K0, R13)
-	LOAD2(6, R11, R12); CH_HEAD(AX, BX, CX); CH_TAIL(AX, BX, CX); MIX(R8, AX, DX, K0, R11)
-	CH_HEAD(R8, AX, BX); CH_TAIL(R8, AX, BX); MIX(DX, R8, CX, K0, R12)
-	LOAD2(8, R13, R11); CH_HEAD(DX, R8, AX); CH_TAIL(DX, R8, AX); MIX(CX, DX, BX, K0, R13)
-	CH_HEAD(CX, DX, R8); CH_TAIL(CX, DX, R8); MIX(BX, CX, AX, K0, R11)
-	LOAD2(10, R12, R13); CH_HEAD(BX, CX, DX); CH_TAIL(BX, CX, DX); MIX(AX, BX, R8, K0, R12)
-	CH_HEAD(AX, BX, CX); CH_TAIL(AX, BX, CX); MIX(R8, AX, DX, K0, R13)
-	LOAD2(12, R11, R12); CH_HEAD(R8, AX, BX); CH_TAIL(R8, AX, BX); MIX(DX, R8, CX, K0, R11)
-	CH_HEAD(DX, R8, AX); CH_TAIL(DX, R8, AX); MIX(CX, DX, BX, K0, R12)
-	LOAD2(14, R13, R11); CH_HEAD(CX, DX, R8); CH_TAIL(CX, DX, R8); MIX(BX, CX, AX, K0, R13)
-	CH_HEAD(BX, CX, DX); CH_TAIL(BX, CX, DX); MIX(AX, BX, R8, K0, R11)
-	SCHED_EVEN(16, R12); CH_HEAD(AX, BX, CX); STORE(16, R12); CH_TAIL(AX, BX, CX); MIX(R8, AX, DX, K0, R12)
-	SCHED_ODD(R13); CH_HEAD(R8, AX, BX); STORE(17, R13); CH_TAIL(R8, AX, BX); MIX(DX, R8, CX, K0, R13)
-	SCHED_EVEN(18, R11); CH_HEAD(DX, R8, AX); STORE(18, R11); CH_TAIL(DX, R8, AX); MIX(CX, DX, BX, K0, R11)
-	SCHED_ODD(R12); CH_HEAD(CX, DX, R8); STORE(19, R12); CH_TAIL(CX, DX, R8); MIX(BX, CX, AX, K0, R12)
 
-	SCHED_EVEN(20, R13); PAR_HEAD(BX, CX, DX); STORE(20, R13); PAR_TAIL(BX, CX, DX); MIX(AX, BX, R8, K1, R13)
-	SCHED_ODD(R11); PAR_HEAD(AX, BX, CX); STORE(21, R11); PAR_TAIL(AX, BX, CX); MIX(R8, AX, DX, K1, R11)
-	SCHED_EVEN(22, R12); PAR_HEAD(R8, AX, BX); STORE(22, R12); PAR_TAIL(R8, AX, BX); MIX(DX, R8, CX, K1, R12)
-	SCHED_ODD(R13); PAR_HEAD(DX, R8, AX); STORE(23, R13); PAR_TAIL(DX, R8, AX); MIX(CX, DX, BX, K1, R13)
-	SCHED_EVEN(24, R11); PAR_HEAD(CX, DX, R8); STORE(24, R11); PAR_TAIL(CX, DX, R8); MIX(BX, CX, AX, K1, R11)
-	SCHED_ODD(R12); PAR_HEAD(BX, CX, DX); STORE(25, R12); PAR_TAIL(BX, CX, DX); MIX(AX, BX, R8, K1, R12)
-	SCHED_EVEN(26, R13); PAR_HEAD(AX, BX, CX); STORE(26, R13); PAR_TAIL(AX, BX, CX); MIX(R8, AX, DX, K1, R13)
-	SCHED_ODD(R11); PAR_HEAD(R8, AX, BX); STORE(27, R11); PAR_TAIL(R8, AX, BX); MIX(DX, R8, CX, K1, R11)
-	SCHED_EVEN(28, R12); PAR_HEAD(DX, R8, AX); STORE(28, R12); PAR_TAIL(DX, R8, AX); MIX(CX, DX, BX, K1, R12)
-	SCHED_ODD(R13); PAR_HEAD(CX, DX, R8); STORE(29, R13); PAR_TAIL(CX, DX, R8); MIX(BX, CX, AX, K1, R13)
-	SCHED_EVEN(30, R11); PAR_HEAD(BX, CX, DX); STORE(30, R11); PAR_TAIL(BX, CX, DX); MIX(AX, BX, R8, K1, R11)
-	SCHED_ODD(R12); PAR_HEAD(AX, BX, CX); STORE(31, R12); PAR_TAIL(AX, BX, CX); MIX(R8, AX, DX, K1, R12)
-	SCHED_EVEN(32, R13); PAR_HEAD(R8, AX, BX); STORE(32, R13); PAR_TAIL(R8, AX, BX); MIX(DX, R8, CX, K1, R13)
-	SCHED_ODD(R11); PAR_HEAD(DX, R8, AX); STORE(33, R11); PAR_TAIL(DX, R8, AX); MIX(CX, DX, BX, K1, R11)
-	SCHED_EVEN(34, R12); PAR_HEAD(CX, DX, R8); STORE(34, R12); PAR_TAIL(CX, DX, R8); MIX(BX, CX, AX, K1, R12)
-	SCHED_ODD(R13); PAR_HEAD(BX, CX, DX); STORE(35, R13); PAR_TAIL(BX, CX, DX); MIX(AX, BX, R8, K1, R13)
-	SCHED_EVEN(36, R11); PAR_HEAD(AX, BX, CX); STORE(36, R11); PAR_TAIL(AX, BX, CX); MIX(R8, AX, DX, K1, R11)
-	SCHED_ODD(R12); PAR_HEAD(R8, AX, BX); STORE(37, R12); PAR_TAIL(R8, AX, BX); MIX(DX, R8, CX, K1, R12)
-	SCHED_EVEN(38, R13); PAR_HEAD(DX, R8, AX); STORE(38, R13); PAR_TAIL(DX, R8, AX); MIX(CX, DX, BX, K1, R13)
-	SCHED_ODD(R11); PAR_HEAD(CX, DX, R8); STORE(39, R11); PAR_TAIL(CX, DX, R8); MIX(BX, CX, AX, K1, R11)
+	LOAD2(0, R11, R12); CH(BX, CX, DX); MIX(AX, BX, R8, K0, R11)
+	CH(AX, BX, CX); MIX(R8, AX, DX, K0, R12)
+	LOAD2(2, R13, R11); CH(R8, AX, BX); MIX(DX, R8, CX, K0, R13)
+	CH(DX, R8, AX); MIX(CX, DX, BX, K0, R11)
+	LOAD2(4, R12, R13); CH(CX, DX, R8); MIX(BX, CX, AX, K0, R12)
+	CH(BX, CX, DX); MIX(AX, BX, R8, K0, R13)
+	LOAD2(6, R11, R12); CH(AX, BX, CX); MIX(R8, AX, DX, K0, R11)
+	CH(R8, AX, BX); MIX(DX, R8, CX, K0, R12)
+	LOAD2(8, R13, R11); CH(DX, R8, AX); MIX(CX, DX, BX, K0, R13)
+	CH(CX, DX, R8); MIX(BX, CX, AX, K0, R11)
+	LOAD2(10, R12, R13); CH(BX, CX, DX); MIX(AX, BX, R8, K0, R12)
+	CH(AX, BX, CX); MIX(R8, AX, DX, K0, R13)
+	LOAD2(12, R11, R12); CH(R8, AX, BX); MIX(DX, R8, CX, K0, R11)
+	CH(DX, R8, AX); MIX(CX, DX, BX, K0, R12)
+	LOAD2(14, R13, R11); CH(CX, DX, R8); MIX(BX, CX, AX, K0, R13)
+	CH(BX, CX, DX); MIX(AX, BX, R8, K0, R11)
+	SCHED_EVEN(16, R12); CH(AX, BX, CX); MIX(R8, AX, DX, K0, R12)
+	SCHED_ODD(R13); CH(R8, AX, BX); MIX(DX, R8, CX, K0, R13)
+	STORE2(16, R12, R13); SCHED_EVEN(18, R11); CH(DX, R8, AX); MIX(CX, DX, BX, K0, R11)
+	SCHED_ODD(R12); CH(CX, DX, R8); MIX(BX, CX, AX, K0, R12)
 
-	SCHED_EVEN(40, R12); MAJ_HEAD(BX, CX, DX); STORE(40, R12); MAJ_TAIL(BX, CX, DX); MIX(AX, BX, R8, K2, R12)
-	SCHED_ODD(R13); MAJ_HEAD(AX, BX, CX); STORE(41, R13); MAJ_TAIL(AX, BX, CX); MIX(R8, AX, DX, K2, R13)
-	SCHED_EVEN(42, R11); MAJ_HEAD(R8, AX, BX); STORE(42, R11); MAJ_TAIL(R8, AX, BX); MIX(DX, R8, CX, K2, R11)
-	SCHED_ODD(R12); MAJ_HEAD(DX, R8, AX); STORE(43, R12); MAJ_TAIL(DX, R8, AX); MIX(CX, DX, BX, K2, R12)
-	SCHED_EVEN(44, R13); MAJ_HEAD(CX, DX, R8); STORE(44, R13); MAJ_TAIL(CX, DX, R8); MIX(BX, CX, AX, K2, R13)
-	SCHED_ODD(R11); MAJ_HEAD(BX, CX, DX); STORE(45, R11); MAJ_TAIL(BX, CX, DX); MIX(AX, BX, R8, K2, R11)
-	SCHED_EVEN(46, R12); MAJ_HEAD(AX, BX, CX); STORE(46, R12); MAJ_TAIL(AX, BX, CX); MIX(R8, AX, DX, K2, R12)
-	SCHED_ODD(R13); MAJ_HEAD(R8, AX, BX); STORE(47, R13); MAJ_TAIL(R8, AX, BX); MIX(DX, R8, CX, K2, R13)
-	SCHED_EVEN(48, R11); MAJ_HEAD(DX, R8, AX); STORE(48, R11); MAJ_TAIL(DX, R8, AX); MIX(CX, DX, BX, K2, R11)
-	SCHED_ODD(R12); MAJ_HEAD(CX, DX, R8); STORE(49, R12); MAJ_TAIL(CX, DX, R8); MIX(BX, CX, AX, K2, R12)
-	SCHED_EVEN(50, R13); MAJ_HEAD(BX, CX, DX); STORE(50, R13); MAJ_TAIL(BX, CX, DX); MIX(AX, BX, R8, K2, R13)
-	SCHED_ODD(R11); MAJ_HEAD(AX, BX, CX); STORE(51, R11); MAJ_TAIL(AX, BX, CX); MIX(R8, AX, DX, K2, R11)
-	SCHED_EVEN(52, R12); MAJ_HEAD(R8, AX, BX); STORE(52, R12); MAJ_TAIL(R8, AX, BX); MIX(DX, R8, CX, K2, R12)
-	SCHED_ODD(R13); MAJ_HEAD(DX, R8, AX); STORE(53, R13); MAJ_TAIL(DX, R8, AX); MIX(CX, DX, BX, K2, R13)
-	SCHED_EVEN(54, R11); MAJ_HEAD(CX, DX, R8); STORE(54, R11); MAJ_TAIL(CX, DX, R8); MIX(BX, CX, AX, K2, R11)
-	SCHED_ODD(R12); MAJ_HEAD(BX, CX, DX); STORE(55, R12); MAJ_TAIL(BX, CX, DX); MIX(AX, BX, R8, K2, R12)
-	SCHED_EVEN(56, R13); MAJ_HEAD(AX, BX, CX); STORE(56, R13); MAJ_TAIL(AX, BX, CX); MIX(R8, AX, DX, K2, R13)
-	SCHED_ODD(R11); MAJ_HEAD(R8, AX, BX); STORE(57, R11); MAJ_TAIL(R8, AX, BX); MIX(DX, R8, CX, K2, R11)
-	SCHED_EVEN(58, R12); MAJ_HEAD(DX, R8, AX); STORE(58, R12); MAJ_TAIL(DX, R8, AX); MIX(CX, DX, BX, K2, R12)
-	SCHED_ODD(R13); MAJ_HEAD(CX, DX, R8); STORE(59, R13); MAJ_TAIL(CX, DX, R8); MIX(BX, CX, AX, K2, R13)
+	STORE2(18, R11, R12); SCHED_EVEN(20, R13); PAR(BX, CX, DX); MIX(AX, BX, R8, K1, R13)
+	SCHED_ODD(R11); PAR(AX, BX, CX); MIX(R8, AX, DX, K1, R11)
+	STORE2(20, R13, R11); SCHED_EVEN(22, R12); PAR(R8, AX, BX); MIX(DX, R8, CX, K1, R12)
+	SCHED_ODD(R13); PAR(DX, R8, AX); MIX(CX, DX, BX, K1, R13)
+	STORE2(22, R12, R13); SCHED_EVEN(24, R11); PAR(CX, DX, R8); MIX(BX, CX, AX, K1, R11)
+	SCHED_ODD(R12); PAR(BX, CX, DX); MIX(AX, BX, R8, K1, R12)
+	STORE2(24, R11, R12); SCHED_EVEN(26, R13); PAR(AX, BX, CX); MIX(R8, AX, DX, K1, R13)
+	SCHED_ODD(R11); PAR(R8, AX, BX); MIX(DX, R8, CX, K1, R11)
+	STORE2(26, R13, R11); SCHED_EVEN(28, R12); PAR(DX, R8, AX); MIX(CX, DX, BX, K1, R12)
+	SCHED_ODD(R13); PAR(CX, DX, R8); MIX(BX, CX, AX, K1, R13)
+	STORE2(28, R12, R13); SCHED_EVEN(30, R11); PAR(BX, CX, DX); MIX(AX, BX, R8, K1, R11)
+	SCHED_ODD(R12); PAR(AX, BX, CX); MIX(R8, AX, DX, K1, R12)
+	STORE2(30, R11, R12); SCHED_EVEN(32, R13); PAR(R8, AX, BX); MIX(DX, R8, CX, K1, R13)
+	SCHED_ODD(R11); PAR(DX, R8, AX); MIX(CX, DX, BX, K1, R11)
+	STORE2(32, R13, R11); SCHED_EVEN(34, R12); PAR(CX, DX, R8); MIX(BX, CX, AX, K1, R12)
+	SCHED_ODD(R13); PAR(BX, CX, DX); MIX(AX, BX, R8, K1, R13)
+	STORE2(34, R12, R13); SCHED_EVEN(36, R11); PAR(AX, BX, CX); MIX(R8, AX, DX, K1, R11)
+	SCHED_ODD(R12); PAR(R8, AX, BX); MIX(DX, R8, CX, K1, R12)
+	STORE2(36, R11, R12); SCHED_EVEN(38, R13); PAR(DX, R8, AX); MIX(CX, DX, BX, K1, R13)
+	SCHED_ODD(R11); PAR(CX, DX, R8); MIX(BX, CX, AX, K1, R11)
 
-	SCHED_EVEN(60, R11); PAR_HEAD(BX, CX, DX); STORE(60, R11); PAR_TAIL(BX, CX, DX); MIX(AX, BX, R8, K3, R11)
-	SCHED_ODD(R12); PAR_HEAD(AX, BX, CX); STORE(61, R12); PAR_TAIL(AX, BX, CX); MIX(R8, AX, DX, K3, R12)
-	SCHED_EVEN(62, R13); PAR_HEAD(R8, AX, BX); STORE(62, R13); PAR_TAIL(R8, AX, BX); MIX(DX, R8, CX, K3, R13)
-	SCHED_ODD(R11); PAR_HEAD(DX, R8, AX); STORE(63, R11); PAR_TAIL(DX, R8, AX); MIX(CX, DX, BX, K3, R11)
-	SCHED_EVEN(64, R12); PAR_HEAD(CX, DX, R8); STORE(64, R12); PAR_TAIL(CX, DX, R8); MIX(BX, CX, AX, K3, R12)
-	SCHED_ODD(R13); PAR_HEAD(BX, CX, DX); STORE(65, R13); PAR_TAIL(BX, CX, DX); MIX(AX, BX, R8, K3, R13)
-	SCHED_EVEN(66, R11); PAR_HEAD(AX, BX, CX); STORE(66, R11); PAR_TAIL(AX, BX, CX); MIX(R8, AX, DX, K3, R11)
-	SCHED_ODD(R12); PAR_HEAD(R8, AX, BX); STORE(67, R12); PAR_TAIL(R8, AX, BX); MIX(DX, R8, CX, K3, R12)
-	SCHED_EVEN(68, R13); PAR_HEAD(DX, R8, AX); STORE(68, R13); PAR_TAIL(DX, R8, AX); MIX(CX, DX, BX, K3, R13)
-	SCHED_ODD(R11); PAR_HEAD(CX, DX, R8); STORE(69, R11); PAR_TAIL(CX, DX, R8); MIX(BX, CX, AX, K3, R11)
-	SCHED_EVEN(70, R12); PAR_HEAD(BX, CX, DX); STORE(70, R12); PAR_TAIL(BX, CX, DX); MIX(AX, BX, R8, K3, R12)
-	SCHED_ODD(R13); PAR_HEAD(AX, BX, CX); STORE(71, R13); PAR_TAIL(AX, BX, CX); MIX(R8, AX, DX, K3, R13)
-	SCHED_EVEN(72, R11); PAR_HEAD(R8, AX, BX); PAR_TAIL(R8, AX, BX); MIX(DX, R8, CX, K3, R11)
-	SCHED_ODD(R12); PAR_HEAD(DX, R8, AX); PAR_TAIL(DX, R8, AX); MIX(CX, DX, BX, K3, R12)
-	SCHED_EVEN(74, R13); PAR_HEAD(CX, DX, R8); PAR_TAIL(CX, DX, R8); MIX(BX, CX, AX, K3, R13)
-	SCHED_ODD(R11); PAR_HEAD(BX, CX, DX); PAR_TAIL(BX, CX, DX); MIX(AX, BX, R8, K3, R11)
-	SCHED_EVEN(76, R12); PAR_HEAD(AX, BX, CX); PAR_TAIL(AX, BX, CX); MIX(R8, AX, DX, K3, R12)
-	SCHED_ODD(R13); PAR_HEAD(R8, AX, BX); PAR_TAIL(R8, AX, BX); MIX(DX, R8, CX, K3, R13)
-	SCHED_EVEN(78, R11); PAR_HEAD(DX, R8, AX); PAR_TAIL(DX, R8, AX); MIX(CX, DX, BX, K3, R11)
-	SCHED_ODD(R12); PAR_HEAD(CX, DX, R8); PAR_TAIL(CX, DX, R8); MIX(BX, CX, AX, K3, R12)
+	STORE2(38, R13, R11); SCHED_EVEN(40, R12); MAJ(BX, CX, DX); MIX(AX, BX, R8, K2, R12)
+	SCHED_ODD(R13); MAJ(AX, BX, CX); MIX(R8, AX, DX, K2, R13)
+	STORE2(40, R12, R13); SCHED_EVEN(42, R11); MAJ(R8, AX, BX); MIX(DX, R8, CX, K2, R11)
+	SCHED_ODD(R12); MAJ(DX, R8, AX); MIX(CX, DX, BX, K2, R12)
+	STORE2(42, R11, R12); SCHED_EVEN(44, R13); MAJ(CX, DX, R8); MIX(BX, CX, AX, K2, R13)
+	SCHED_ODD(R11); MAJ(BX, CX, DX); MIX(AX, BX, R8, K2, R11)
+	STORE2(44, R13, R11); SCHED_EVEN(46, R12); MAJ(AX, BX, CX); MIX(R8, AX, DX, K2, R12)
+	SCHED_ODD(R13); MAJ(R8, AX, BX); MIX(DX, R8, CX, K2, R13)
+	STORE2(46, R12, R13); SCHED_EVEN(48, R11); MAJ(DX, R8, AX); MIX(CX, DX, BX, K2, R11)
+	SCHED_ODD(R12); MAJ(CX, DX, R8); MIX(BX, CX, AX, K2, R12)
+	STORE2(48, R11, R12); SCHED_EVEN(50, R13); MAJ(BX, CX, DX); MIX(AX, BX, R8, K2, R13)
+	SCHED_ODD(R11); MAJ(AX, BX, CX); MIX(R8, AX, DX, K2, R11)
+	STORE2(50, R13, R11); SCHED_EVEN(52, R12); MAJ(R8, AX, BX); MIX(DX, R8, CX, K2, R12)
+	SCHED_ODD(R13); MAJ(DX, R8, AX); MIX(CX, DX, BX, K2, R13)
+	STORE2(52, R12, R13); SCHED_EVEN(54, R11); MAJ(CX, DX, R8); MIX(BX, CX, AX, K2, R11)
+	SCHED_ODD(R12); MAJ(BX, CX, DX); MIX(AX, BX, R8, K2, R12)
+	STORE2(54, R11, R12); SCHED_EVEN(56, R13); MAJ(AX, BX, CX); MIX(R8, AX, DX, K2, R13)
+	SCHED_ODD(R11); MAJ(R8, AX, BX); MIX(DX, R8, CX, K2, R11)
+	STORE2(56, R13, R11); SCHED_EVEN(58, R12); MAJ(DX, R8, AX); MIX(CX, DX, BX, K2, R12)
+	SCHED_ODD(R13); MAJ(CX, DX, R8); MIX(BX, CX, AX, K2, R13)
+
+	STORE2(58, R12, R13); SCHED_EVEN(60, R11); PAR(BX, CX, DX); MIX(AX, BX, R8, K3, R11)
+	SCHED_ODD(R12); PAR(AX, BX, CX); MIX(R8, AX, DX, K3, R12)
+	STORE2(60, R11, R12); SCHED_EVEN(62, R13); PAR(R8, AX, BX); MIX(DX, R8, CX, K3, R13)
+	SCHED_ODD(R11); PAR(DX, R8, AX); MIX(CX, DX, BX, K3, R11)
+	STORE2(62, R13, R11); SCHED_EVEN(64, R12); PAR(CX, DX, R8); MIX(BX, CX, AX, K3, R12)
+	SCHED_ODD(R13); PAR(BX, CX, DX); MIX(AX, BX, R8, K3, R13)
+	STORE2(64, R12, R13); SCHED_EVEN(66, R11); PAR(AX, BX, CX); MIX(R8, AX, DX, K3, R11)
+	SCHED_ODD(R12); PAR(R8, AX, BX); MIX(DX, R8, CX, K3, R12)
+	STORE2(66, R11, R12); SCHED_EVEN(68, R13); PAR(DX, R8, AX); MIX(CX, DX, BX, K3, R13)
+	SCHED_ODD(R11); PAR(CX, DX, R8); MIX(BX, CX, AX, K3, R11)
+	STORE2(68, R13, R11); SCHED_EVEN(70, R12); PAR(BX, CX, DX); MIX(AX, BX, R8, K3, R12)
+	SCHED_ODD(R13); PAR(AX, BX, CX); MIX(R8, AX, DX, K3, R13)
+	STORE2(70, R12, R13); SCHED_EVEN(72, R11); PAR(R8, AX, BX); MIX(DX, R8, CX, K3, R11)
+	SCHED_ODD(R12); PAR(DX, R8, AX); MIX(CX, DX, BX, K3, R12)
+	SCHED_EVEN(74, R13); PAR(CX, DX, R8); MIX(BX, CX, AX, K3, R13)
+	SCHED_ODD(R11); PAR(BX, CX, DX); MIX(AX, BX, R8, K3, R11)
+	SCHED_EVEN(76, R12); PAR(AX, BX, CX); MIX(R8, AX, DX, K3, R12)
+	SCHED_ODD(R13); PAR(R8, AX, BX); MIX(DX, R8, CX, K3, R13)
+	SCHED_EVEN(78, R11); PAR(DX, R8, AX); MIX(CX, DX, BX, K3, R11)
+	SCHED_ODD(R12); PAR(CX, DX, R8); MIX(BX, CX, AX, K3, R12)
 
 	// h += the block's result; the registers keep the new h for the next block.
 	MOVQ h+0(FP), R14
