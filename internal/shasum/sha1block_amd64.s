@@ -15,8 +15,9 @@
 //   SI, DI       the current block, the end of the whole blocks
 //
 // Only the low 32 bits of a register are meaningful: additions and logic use 64-bit
-// instructions and leave carries/garbage above bit 31, which no 32-bit rotate, no LEAL-free
-// sum and no final 32-bit ADDL ever reads (a 32-bit ROLL zero-extends its result).
+// instructions and leave carries or stray bits above bit 31, which nothing reads: the low
+// 32 bits of a sum or XOR depend only on the low 32 bits of its inputs, a 32-bit ROLL reads
+// the low half and zero-extends its result, and h is updated with 32-bit ADDL/MOVL.
 //
 // Tuned for QEMU TCG (qemu-user), where the cost is per guest instruction and per memory
 // access (each guest load/store first writes every modified guest register back):
@@ -60,8 +61,11 @@
 	XORQ R14, W; \
 	ROLL $1, W
 
-// STORE2(i, W0, W1): ring slots i, i+1 (w[i-16], w[i-15], read already) = w[i], w[i+1],
-// both zero-extended by their ROLL, for the rounds up to i+17; not needed from i = 72 on.
+// STORE2(i, W0, W1): ring slots i, i+1 = w[i], w[i+1] (both zero-extended by their ROLL),
+// with one 64-bit store. Issued in round i+2 just before that round's SCHED_EVEN loads, so
+// both fall in one group of memory accesses; the slots held w[i-16], w[i-15], consumed by
+// round i+1. The last is STORE2(70): w[70], w[71] are read as w[j-8] in rounds 78, 79, and
+// later words only from their registers (as w[j-3]).
 #define STORE2(i, W0, W1) \
 	MOVQ W1, R14; \
 	SHLQ $32, R14; \
@@ -116,7 +120,6 @@ TEXT ·blockSHA1(SB), NOSPLIT, $64-32
 	MOVL 16(R14), R8
 
 loop:
-
 	LOAD2(0, R11, R12); CH(BX, CX, DX); MIX(AX, BX, R8, K0, R11)
 	CH(AX, BX, CX); MIX(R8, AX, DX, K0, R12)
 	LOAD2(2, R13, R11); CH(R8, AX, BX); MIX(DX, R8, CX, K0, R13)
