@@ -143,6 +143,7 @@ type Medium struct {
 	Rejected   []string      `json:"rejected,omitempty"`   // "name: why" for apkovl-like files not taken
 	Reason     string        `json:"reason"`               // why kept or not
 	At         time.Duration `json:"at"`                   // since Find started, when last handled
+	Seen       time.Duration `json:"seen"`                 // since Find started, when the device was first seen
 }
 
 // Result is the outcome of Find.
@@ -426,7 +427,7 @@ func (f *finder) scan(afterEvent bool) error {
 	for _, name := range names {
 		d := f.devs[name]
 		if d == nil {
-			d = &devState{m: Medium{Dev: name}}
+			d = &devState{m: Medium{Dev: name, Seen: f.since()}}
 			f.devs[name] = d
 		}
 		if d.retry && (afterEvent || !time.Now().Before(d.retryAt)) {
@@ -598,7 +599,7 @@ func (f *finder) describe(m Medium) string {
 		}
 		b.WriteString(") ")
 	}
-	fmt.Fprintf(&b, "at %v: %s", m.At.Round(time.Millisecond), m.Reason)
+	fmt.Fprintf(&b, "at %v (seen at %v): %s", m.At.Round(time.Millisecond), m.Seen.Round(time.Millisecond), m.Reason)
 	for _, r := range m.Rejected {
 		fmt.Fprintf(&b, "; ignored %s", r)
 	}

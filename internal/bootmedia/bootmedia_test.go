@@ -363,6 +363,14 @@ func TestFindHotplug(t *testing.T) {
 	if res.Why != "repository and apkovl found" {
 		t.Errorf("Find() why = %q, want %q", res.Why, "repository and apkovl found")
 	}
+	// The report's own figure for the "found within 0.4 s of the disk appearing": the
+	// disk was first seen only when its uevent came (about 150 ms in), and kept after that.
+	if len(res.Media) == 0 {
+		t.Fatalf("Find() media = none, want vda")
+	}
+	if m := res.Media[0]; m.Seen < 140*time.Millisecond || m.At < m.Seen || m.At-m.Seen > 400*time.Millisecond {
+		t.Errorf("Find() vda seen at %v, kept at %v; want seen >= 140ms (its uevent) and kept within 400ms of that", m.Seen, m.At)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if d := cmp.Diff([]string{"add virtio:d00000002v00001AF4", "add vda"}, seen); d != "" {
