@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/bits"
 	"sync"
+	"unsafe"
 )
 
 // inflate decodes one raw DEFLATE stream (RFC 1951) from src into dst, which must be exactly
@@ -16,7 +17,10 @@ import (
 // straight into one buffer avoids the sliding-window copy and the io.Reader plumbing, and lets
 // the tar parser hand out file contents without copying them again. The installer only feeds
 // it data whose SHA-256 already matched the signed chain, and every access is bounds-checked.
-func inflate(dst, src []byte) (int, error) {
+func inflate(dst, src []byte) (int, error) { return inflateMode(dst, src, false) }
+
+// inflateMode is inflate; goOnly turns the assembly fast loop off (tests compare both).
+func inflateMode(dst, src []byte, goOnly bool) (int, error) {
 	// Pooled: the tables are 66 KB, which would otherwise be zeroed (on the stack) per call.
 	d := inflaters.Get().(*inflater)
 	defer func() {
@@ -26,6 +30,7 @@ func inflate(dst, src []byte) (int, error) {
 	// Capacity = length: word loads and stores are checked against the capacity.
 	d.in, d.out = src[:len(src):len(src)], dst[:len(dst):len(dst)]
 	d.pos, d.bitbuf, d.bitsleft, d.overrun, d.n, d.upTo = 0, 0, 0, 0, 0, false
+	d.goOnly = goOnly
 	if err := d.run(); err != nil {
 		return 0, err
 	}
@@ -40,6 +45,10 @@ func inflate(dst, src []byte) (int, error) {
 // and dst[:n] holds the start of the output (as it does for other errors, up to the damage).
 // errInflateEOF means the stream needs input past the end of src.
 func inflateUpTo(dst, src []byte) (n, consumed int, err error) {
+	return inflateUpToMode(dst, src, false)
+}
+
+func inflateUpToMode(dst, src []byte, goOnly bool) (n, consumed int, err error) {
 	d := inflaters.Get().(*inflater)
 	defer func() {
 		d.in, d.out = nil, nil
@@ -47,6 +56,7 @@ func inflateUpTo(dst, src []byte) (n, consumed int, err error) {
 	}()
 	d.in, d.out = src[:len(src):len(src)], dst[:len(dst):len(dst)]
 	d.pos, d.bitbuf, d.bitsleft, d.overrun, d.n, d.upTo = 0, 0, 0, 0, 0, true
+	d.goOnly = goOnly
 	err = d.run()
 	switch {
 	case err == errInflateShort:
@@ -80,7 +90,9 @@ type inflater struct {
 	out      []byte
 	n        int  // bytes written to out
 	upTo     bool // out only bounds the output (inflateUpTo)
+	goOnly   bool // never the assembly fast loop (tests)
 
+	// litlen and dist are adjacent: the assembly fast loop addresses both from one pointer.
 	litlen  [tableSize]uint32
 	dist    [tableSize]uint32
 	codelen [1 << clBits]uint32
@@ -499,6 +511,30 @@ func (d *inflater) block() error {
 		pos += int(63-bitsleft) >> 3
 		bitsleft |= 56
 	}
+	if haveFastLoop && !d.goOnly && bitsleft >= 56 && pos <= inEnd && n <= outEnd {
+		// The assembly version of the loop below (inflate_amd64.s). It returns at the first
+		// symbol it leaves to this code (an invalid code, a bad distance) without consuming
+		// it, so the loop below re-decodes it and reports the error; or having consumed an
+		// end-of-block code, in the state the loop below would return in.
+		s := fastState{
+			out: unsafe.SliceData(out), outLen: len(out), n: n,
+			in: unsafe.SliceData(in), inLen: len(in), pos: pos,
+			bitbuf: bitbuf, bitsleft: bitsleft, inEnd: inEnd, outEnd: outEnd,
+		}
+		status := fastLoop(&s, (*[2 * tableSize]uint32)(unsafe.Pointer(lt)))
+		n, pos, bitbuf, bitsleft = s.n, s.pos, s.bitbuf, s.bitsleft
+		if status == fastEOB {
+			save()
+			return nil
+		}
+		// fastSlack returns right after a refill; fastSymbol may leave fewer than 56 bits
+		// (pos <= inEnd+7 here, so this refill stays inside the input).
+		if bitsleft < 56 && pos+8 <= len(in) {
+			bitbuf |= load64(in, pos) << (bitsleft & 63)
+			pos += int(63-bitsleft) >> 3
+			bitsleft |= 56
+		}
+	}
 	if bitsleft >= 56 { // else the input is too short for the fast loop anyway
 		e := lt[bitbuf&llMask] // preloaded: the next symbol's primary entry
 		for pos <= inEnd && n <= outEnd {
@@ -695,6 +731,31 @@ func (d *inflater) block() error {
 		}
 	}
 }
+
+// fastState is the fast loop's state, shared with the assembly (inflate_amd64.s hard-codes
+// the offsets; TestFastStateLayout checks them): the locals of block().
+type fastState struct {
+	out      *byte // &out[0]
+	outLen   int
+	n        int
+	in       *byte // &in[0]
+	inLen    int
+	pos      int
+	bitbuf   uint64
+	bitsleft uint
+	inEnd    int // the fast loop runs while pos <= inEnd && n <= outEnd
+	outEnd   int
+}
+
+// fastLoop results.
+const (
+	fastSlack  = 0 // slack exhausted: the careful loop takes over
+	fastSymbol = 1 // stopped before a symbol the Go code handles (invalid code, bad distance)
+	fastEOB    = 2 // consumed an end-of-block code
+)
+
+// The assembly finds the distance table right after the litlen table.
+const _ = -(unsafe.Offsetof(inflater{}.dist) - unsafe.Offsetof(inflater{}.litlen) - 4*tableSize)
 
 // gzipHeaderLen parses a gzip member header (RFC 1952) and returns its length.
 func gzipHeaderLen(b []byte) (int, error) {

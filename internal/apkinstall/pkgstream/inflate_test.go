@@ -411,6 +411,18 @@ func BenchmarkInflateRepo(b *testing.B) {
 		}
 		b.ReportMetric(float64(cpuTime()-start)/float64(b.N)/1e6, "cpu-ms/op")
 	})
+	b.Run("ramboot-go", func(b *testing.B) { // the pure-Go fast loop
+		b.SetBytes(total)
+		start := cpuTime()
+		for b.Loop() {
+			for i, body := range bodies {
+				if _, err := inflateMode(outs[i], body, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(cpuTime()-start)/float64(b.N)/1e6, "cpu-ms/op")
+	})
 	b.Run("klauspost", func(b *testing.B) {
 		b.SetBytes(total)
 		start := cpuTime()
