@@ -16,7 +16,9 @@ import (
 // Why not compress/flate: the data segment's decoded size is known up front, so decoding
 // straight into one buffer avoids the sliding-window copy and the io.Reader plumbing, and lets
 // the tar parser hand out file contents without copying them again. The installer only feeds
-// it data whose SHA-256 already matched the signed chain, and every access is bounds-checked.
+// it data whose SHA-256 already matched the signed chain, and every access is bounds-checked
+// (on amd64, the fast loop is assembly without bounds checks: it keeps the Go loop's slack
+// checks, and tests run it against guard pages and compare it with the Go loop).
 func inflate(dst, src []byte) (int, error) { return inflateMode(dst, src, false) }
 
 // inflateMode is inflate; goOnly turns the assembly fast loop off (tests compare both).

@@ -5,8 +5,9 @@
 // iteration (pos <= inEnd && n <= outEnd) and the same budgets (see block()): an iteration
 // refills at most twice (each loads 8 bytes at pos and advances at most 7, so the input read
 // stays below inEnd+16 = len(in)), and writes at most 2 literals and a match rounded up to a
-// word, or 3 literals (n+2+264 <= outEnd+266 = len(out)). It never reads or writes elsewhere:
-// table indexes are masked to the table size, match sources start at n-dist >= 0.
+// word (at least 16 bytes, at most 264: n+2+264 <= outEnd+266 = len(out)), or 3 literals. It
+// never reads or writes elsewhere: table indexes are masked to the table size, match sources
+// start at n-dist >= 0.
 //
 // Differences from the Go loop, none visible in the result:
 //  - a length symbol is decoded only after a refill, and the length and distance are decoded

@@ -79,7 +79,8 @@ func (g *guarded) start(n int) []byte {
 
 // inflateBoth decodes src into a size-byte output with the assembly fast loop and the Go one,
 // with input and output against guard pages (alternately after and before them), and fails
-// unless both give the same result; it returns the assembly's.
+// unless both give the same result (the same error, bytes written and consumed); it returns
+// the assembly's.
 func inflateBoth(t testing.TB, src []byte, size int, gin, gout *guarded, atEnd bool) ([]byte, int, error) {
 	t.Helper()
 	place := (*guarded).end
@@ -93,7 +94,7 @@ func inflateBoth(t testing.TB, src []byte, size int, gin, gout *guarded, atEnd b
 	n, err := inflateMode(out, in, false)
 	want := make([]byte, size)
 	wn, werr := inflateMode(want, src, true)
-	if (err == nil) != (werr == nil) || n != wn || err == nil && !bytes.Equal(out, want) {
+	if err != werr || n != wn || err == nil && !bytes.Equal(out, want) {
 		t.Fatalf("inflate: asm %d, %v; Go %d, %v; output equal %v", n, err, wn, werr, bytes.Equal(out, want))
 	}
 	got := append([]byte(nil), out...)
@@ -102,7 +103,7 @@ func inflateBoth(t testing.TB, src []byte, size int, gin, gout *guarded, atEnd b
 	clear(out)
 	un, uc, uerr := inflateUpToMode(out, in, false)
 	wun, wuc, wuerr := inflateUpToMode(want, src, true)
-	if (uerr == nil) != (wuerr == nil) || un != wun || uc != wuc || !bytes.Equal(out[:un], want[:wun]) {
+	if uerr != wuerr || un != wun || uc != wuc || !bytes.Equal(out[:un], want[:wun]) {
 		t.Fatalf("inflateUpTo: asm %d, %d, %v; Go %d, %d, %v; output equal %v", un, uc, uerr, wun, wuc, wuerr, bytes.Equal(out[:un], want[:wun]))
 	}
 	return got, n, err
