@@ -35,8 +35,9 @@
 // writes back the registers modified since the previous one), 64-bit ALU forms throughout.
 // In qemu's output (-d op_opt,out_asm) nearly every guest register write is then a host
 // store, and each conditional branch ends a translation block (a prologue check, the exit):
-// the cost is about the number of register writes and branches. (Merging the loop's three
-// top-of-loop branches into one saved ~5% under qemu64 and cost as much natively: not done.)
+// the cost is about the number of register writes and branches. (Merging branches with
+// arithmetic, e.g. the distance checks into one, saved up to ~5% under qemu64 and cost as
+// much natively: not done.)
 
 // fastState offsets (TestFastStateLayout).
 #define S_OUT 0
