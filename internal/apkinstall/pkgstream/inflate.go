@@ -46,8 +46,12 @@ func inflateMode(dst, src []byte, goOnly bool) (int, error) {
 // returns the bytes written and the input consumed. With errInflateShort dst was too small,
 // and dst[:n] holds the start of the output (as it does for other errors, up to the damage).
 // errInflateEOF means the stream needs input past the end of src.
+//
+// Its callers decode the signature and control members, which are not authenticated yet (the
+// control member's hash is taken over the bytes this decoding delimits): that input only ever
+// meets the bounds-checked Go loop, never the assembly. The members are small.
 func inflateUpTo(dst, src []byte) (n, consumed int, err error) {
-	return inflateUpToMode(dst, src, false)
+	return inflateUpToMode(dst, src, true)
 }
 
 func inflateUpToMode(dst, src []byte, goOnly bool) (n, consumed int, err error) {
