@@ -23,16 +23,8 @@ func inflate(dst, src []byte) (int, error) { return inflateMode(dst, src, false)
 
 // inflateMode is inflate; goOnly turns the assembly fast loop off (tests compare both).
 func inflateMode(dst, src []byte, goOnly bool) (int, error) {
-	// Pooled: the tables are 66 KB, which would otherwise be zeroed (on the stack) per call.
-	d := inflaters.Get().(*inflater)
-	defer func() {
-		d.in, d.out = nil, nil
-		inflaters.Put(d)
-	}()
-	// Capacity = length: word loads and stores are checked against the capacity.
-	d.in, d.out = src[:len(src):len(src)], dst[:len(dst):len(dst)]
-	d.pos, d.bitbuf, d.bitsleft, d.overrun, d.n, d.upTo = 0, 0, 0, 0, 0, false
-	d.goOnly = goOnly
+	d := getInflater(dst, src, false, goOnly)
+	defer putInflater(d)
 	if err := d.run(); err != nil {
 		return 0, err
 	}
@@ -55,14 +47,8 @@ func inflateUpTo(dst, src []byte) (n, consumed int, err error) {
 }
 
 func inflateUpToMode(dst, src []byte, goOnly bool) (n, consumed int, err error) {
-	d := inflaters.Get().(*inflater)
-	defer func() {
-		d.in, d.out = nil, nil
-		inflaters.Put(d)
-	}()
-	d.in, d.out = src[:len(src):len(src)], dst[:len(dst):len(dst)]
-	d.pos, d.bitbuf, d.bitsleft, d.overrun, d.n, d.upTo = 0, 0, 0, 0, 0, true
-	d.goOnly = goOnly
+	d := getInflater(dst, src, true, goOnly)
+	defer putInflater(d)
 	err = d.run()
 	switch {
 	case err == errInflateShort:
@@ -78,7 +64,24 @@ func inflateUpToMode(dst, src []byte, goOnly bool) (n, consumed int, err error) 
 	return d.n, d.consumed(), nil
 }
 
+// Pooled: the tables are 66 KB, which would otherwise be zeroed (on the stack) per call.
 var inflaters = sync.Pool{New: func() any { return new(inflater) }}
+
+// getInflater takes a decoder from the pool, set up to decode src into dst.
+func getInflater(dst, src []byte, upTo, goOnly bool) *inflater {
+	d := inflaters.Get().(*inflater)
+	// Capacity = length: word loads and stores are checked against the capacity.
+	d.in, d.out = src[:len(src):len(src)], dst[:len(dst):len(dst)]
+	d.pos, d.bitbuf, d.bitsleft, d.overrun, d.n = 0, 0, 0, 0, 0
+	d.upTo, d.goOnly = upTo, goOnly
+	return d
+}
+
+// putInflater returns d to the pool without references to the caller's buffers.
+func putInflater(d *inflater) {
+	d.in, d.out = nil, nil
+	inflaters.Put(d)
+}
 
 var (
 	errInflate      = errors.New("corrupt deflate stream")
