@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ramboot/ramboot/internal/apkarch"
@@ -161,6 +162,8 @@ type installer struct {
 	stager    *stager      // during commit; nil where the root cannot stage
 	seq       *sequencer   // during commit: output and scripts, in install order
 	bar       *progressBar // nil without Options.Progress
+	// scriptsRunning counts package scripts running now (yieldToScripts).
+	scriptsRunning atomic.Int32
 }
 
 func (in *installer) run(ctx context.Context, worldArgs []string) error {

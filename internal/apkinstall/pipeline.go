@@ -283,7 +283,7 @@ func (in *installer) decodeOne(p *pkg.Package, cost int64, pool *region, raw []b
 	a := &arena{mem: pool}
 	var dp *pkgstream.Package
 	err = catchFault(func() (err error) {
-		dp, err = pkgstream.DecodeWith(name, pf.data, id, a)
+		dp, err = pkgstream.DecodeWith(name, pf.data, id, pkgstream.Options{Alloc: a, Yield: in.yieldToScripts})
 		return err
 	})
 	if errors.Is(err, errFileChanged) {

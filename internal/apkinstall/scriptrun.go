@@ -11,6 +11,7 @@ import (
 	"github.com/ramboot/ramboot/internal/apkinstall/pkgstream"
 	"github.com/ramboot/ramboot/internal/apkinstall/scripts"
 	"github.com/ramboot/ramboot/internal/apkinstall/solver"
+	"golang.org/x/sys/unix"
 )
 
 func (in *installer) runScript(ctx context.Context, e *db.Entry, dp *pkgstream.Package, typ string, c solver.Change) {
@@ -25,7 +26,7 @@ func (in *installer) runScript(ctx context.Context, e *db.Entry, dp *pkgstream.P
 		}
 		pv := e.Pkg.Name + "-" + e.Pkg.Version
 		t0 := time.Now()
-		err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: typ, Data: s.Data, Args: args}, in.scriptOut, in.opts.Quiet)
+		err := in.runScriptFile(ctx, scripts.Script{Package: pv, Type: typ, Data: s.Data, Args: args})
 		in.res.Timings.Scripts += time.Since(t0)
 		if err != nil {
 			// apk marks the package "broken script", counts an error and carries on.
@@ -47,7 +48,7 @@ func (in *installer) deinstallScript(ctx context.Context, e *db.Entry, typ strin
 			continue
 		}
 		pv := e.Pkg.Name + "-" + e.Pkg.Version
-		err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: typ, Data: s.Data, Args: []string{e.Pkg.Version}}, in.scriptOut, in.opts.Quiet)
+		err := in.runScriptFile(ctx, scripts.Script{Package: pv, Type: typ, Data: s.Data, Args: []string{e.Pkg.Version}})
 		if err != nil {
 			in.res.Errors++
 			fmt.Fprintf(in.errw, "ERROR: %v\n", err)
@@ -99,11 +100,32 @@ func (in *installer) runTriggers(ctx context.Context, changed map[*db.Entry]bool
 			continue
 		}
 		pv := e.Pkg.Name + "-" + e.Pkg.Version
-		if err := scripts.Run(ctx, in.opts.Root, scripts.Script{Package: pv, Type: "trigger", Data: script, Args: args}, in.scriptOut, in.opts.Quiet); err != nil {
+		if err := in.runScriptFile(ctx, scripts.Script{Package: pv, Type: "trigger", Data: script, Args: args}); err != nil {
 			in.res.Errors++
 			broken = append(broken, e)
 			fmt.Fprintf(in.errw, "ERROR: %v\n", err)
 		}
 	}
 	return broken
+}
+
+// runScriptFile runs one script, with the decoders giving way to it (yieldToScripts).
+func (in *installer) runScriptFile(ctx context.Context, s scripts.Script) error {
+	in.scriptsRunning.Add(1)
+	defer in.scriptsRunning.Add(-1)
+	return scripts.Run(ctx, in.opts.Root, s, in.scriptOut, in.opts.Quiet)
+}
+
+// yieldToScripts is the decoders' pkgstream Yield. While a package script runs, a decoder
+// gives its CPU away before each deflate block rather than keep it until the scheduler's next
+// tick. A script is a chain of short processes (the shell, then each command it forks and
+// waits for), so with a decoder busy on every CPU each step of it waited for a CPU, up to a
+// tick (4 ms at HZ=250). Scripts are on the commit's critical path: the writer waits for a
+// pre-install, which waits for the post-install scripts before it. The base world's install
+// is about 5% faster for it.
+func (in *installer) yieldToScripts() {
+	if in.scriptsRunning.Load() > 0 {
+		// Raw: the call is short, and must not make the Go scheduler hand this P on.
+		unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+	}
 }

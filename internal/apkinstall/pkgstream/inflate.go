@@ -19,12 +19,18 @@ import (
 // it data whose SHA-256 already matched the signed chain, and every access is bounds-checked
 // (on amd64, the fast loop is assembly without bounds checks: it keeps the Go loop's slack
 // checks, and tests run it against guard pages and compare it with the Go loop).
-func inflate(dst, src []byte) (int, error) { return inflateMode(dst, src, false) }
+func inflate(dst, src []byte) (int, error) { return inflateYield(dst, src, false, nil) }
 
 // inflateMode is inflate; goOnly turns the assembly fast loop off (tests compare both).
 func inflateMode(dst, src []byte, goOnly bool) (int, error) {
+	return inflateYield(dst, src, goOnly, nil)
+}
+
+// inflateYield is inflateMode calling yield (if not nil) before each deflate block.
+func inflateYield(dst, src []byte, goOnly bool, yield func()) (int, error) {
 	d := getInflater(dst, src, false, goOnly)
 	defer putInflater(d)
+	d.yield = yield
 	if err := d.run(); err != nil {
 		return 0, err
 	}
@@ -79,7 +85,7 @@ func getInflater(dst, src []byte, upTo, goOnly bool) *inflater {
 
 // putInflater returns d to the pool without references to the caller's buffers.
 func putInflater(d *inflater) {
-	d.in, d.out = nil, nil
+	d.in, d.out, d.yield = nil, nil, nil
 	inflaters.Put(d)
 }
 
@@ -100,6 +106,7 @@ type inflater struct {
 	n        int  // bytes written to out
 	upTo     bool // out only bounds the output (inflateUpTo)
 	goOnly   bool // never the assembly fast loop (tests)
+	yield    func()
 
 	// litlen and dist are adjacent: the assembly fast loop addresses both from one pointer.
 	litlen  [tableSize]uint32
@@ -144,6 +151,9 @@ func (d *inflater) bits(n uint) uint32 {
 
 func (d *inflater) run() error {
 	for {
+		if d.yield != nil {
+			d.yield()
+		}
 		final := d.bits(1)
 		switch d.bits(2) {
 		case 0:

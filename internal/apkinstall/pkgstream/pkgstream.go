@@ -104,7 +104,7 @@ const (
 // Decode verifies and decodes the package in raw. identity is the expected SHA-1 of the control
 // member (from the signed index); nil skips that check (only for --allow-untrusted local files).
 func Decode(name string, raw []byte, identity []byte) (*Package, error) {
-	return DecodeWith(name, raw, identity, nil)
+	return DecodeWith(name, raw, identity, Options{})
 }
 
 // Allocator provides the memory a package's data segment is inflated into (file contents are
@@ -114,10 +114,19 @@ type Allocator interface {
 	Alloc(n int) []byte
 }
 
-// DecodeWith is Decode with file contents allocated by alloc (nil = the Go heap); the returned
-// files alias that memory.
-func DecodeWith(name string, raw []byte, identity []byte, alloc Allocator) (*Package, error) {
-	p, err := decode(raw, identity, alloc)
+// Options are an installer's hooks into DecodeWith; the zero value is Decode's behaviour.
+type Options struct {
+	// Alloc provides the data segment's memory (nil = the Go heap); the returned files alias it.
+	Alloc Allocator
+	// Yield, if set, is called before each deflate block of the data segment (tens of
+	// kilobytes of output, under 0.1 ms): the points where a long decode can give its CPU
+	// away to more urgent work.
+	Yield func()
+}
+
+// DecodeWith is Decode with the hooks in o.
+func DecodeWith(name string, raw []byte, identity []byte, o Options) (*Package, error) {
+	p, err := decode(raw, identity, o)
 	if err != nil {
 		return nil, &Error{Package: name, Err: err}
 	}
@@ -180,7 +189,7 @@ func walkSignatures(tarData []byte) (sigs []sign.Signature, notSig bool, err err
 	}
 }
 
-func decode(raw []byte, identity []byte, alloc Allocator) (*Package, error) {
+func decode(raw []byte, identity []byte, o Options) (*Package, error) {
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("%w: empty file", ErrTruncated)
 	}
@@ -237,7 +246,7 @@ func decode(raw []byte, identity []byte, alloc Allocator) (*Package, error) {
 	}
 	// The data member is authenticated now: inflate it in one go into a buffer of the size
 	// its trailer announces, and hand out file contents as slices of that buffer.
-	tarData, err := inflateMember(raw[ctlEnd:], alloc)
+	tarData, err := inflateMember(raw[ctlEnd:], o)
 	if err != nil {
 		return nil, fmt.Errorf("data segment: %w", err)
 	}
@@ -307,9 +316,9 @@ func (p *Package) readData(tarData []byte) error {
 const maxRatio = 1032
 
 // inflateMember decodes the single gzip member m (header, deflate data, CRC32, ISIZE) into a
-// buffer from alloc. The member must end exactly at the end of m: apk 3 rejects further
+// buffer from o.Alloc. The member must end exactly at the end of m: apk 3 rejects further
 // members. The CRC32 is not recomputed: the SHA-256 datahash already covers every byte.
-func inflateMember(m []byte, alloc Allocator) ([]byte, error) {
+func inflateMember(m []byte, o Options) ([]byte, error) {
 	hdr, err := gzipHeaderLen(m)
 	if err != nil {
 		return nil, fmt.Errorf("%w: gzip header: %v", ErrFormat, err)
@@ -322,13 +331,13 @@ func inflateMember(m []byte, alloc Allocator) ([]byte, error) {
 		return nil, fmt.Errorf("%w: gzip member announces %d bytes from %d", ErrFormat, size, len(m))
 	}
 	var out []byte
-	if alloc != nil {
-		out = alloc.Alloc(int(size))
+	if o.Alloc != nil {
+		out = o.Alloc.Alloc(int(size))
 	} else {
 		out = make([]byte, size)
 	}
 	body := m[hdr : len(m)-8]
-	n, err := inflate(out, body)
+	n, err := inflateYield(out, body, false, o.Yield)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
 	}

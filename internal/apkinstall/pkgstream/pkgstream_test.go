@@ -191,6 +191,37 @@ func scannerLines(data []byte) []byte {
 	return b.Bytes()
 }
 
+// Options.Yield is called between the data segment's deflate blocks and changes nothing in
+// the result.
+func TestDecodeYield(t *testing.T) {
+	dir, recs := realRepo(t)
+	for _, name := range []string{"busybox", "libcrypto3", "alpine-base"} {
+		raw := readPkg(t, dir, recs[name])
+		want, err := pkgstream.Decode(name, raw, recs[name].Identity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		got, err := pkgstream.DecodeWith(name, raw, recs[name].Identity, pkgstream.Options{Yield: func() { calls++ }})
+		if err != nil {
+			t.Fatalf("DecodeWith(%s, Yield) error: %v", name, err)
+		}
+		if len(got.Files) != len(want.Files) {
+			t.Fatalf("DecodeWith(%s, Yield) = %d files, want %d", name, len(got.Files), len(want.Files))
+		}
+		for i := range got.Files {
+			if g, w := &got.Files[i], &want.Files[i]; g.Name != w.Name || !bytes.Equal(g.Data, w.Data) {
+				t.Errorf("DecodeWith(%s, Yield) file %d = %s (%d bytes), want %s (%d bytes)", name, i, g.Name, len(g.Data), w.Name, len(w.Data))
+			}
+		}
+		// One call per deflate block: a block holds at most tens of kilobytes of output here,
+		// so a package's data segment has at least its size / 128 KiB of them.
+		if min := int(want.DataSize>>17) + 1; calls < min {
+			t.Errorf("DecodeWith(%s, Yield): %d calls for %d bytes of data, want at least %d", name, calls, want.DataSize, min)
+		}
+	}
+}
+
 func TestParseInfo(t *testing.T) {
 	for _, tc := range []struct {
 		name, text string
@@ -508,7 +539,7 @@ func BenchmarkDecodeRepo(b *testing.B) {
 			start := cpuTime()
 			for b.Loop() {
 				for _, p := range pkgs {
-					if _, err := pkgstream.DecodeWith(p.name, p.raw, p.id, bc.alloc); err != nil {
+					if _, err := pkgstream.DecodeWith(p.name, p.raw, p.id, pkgstream.Options{Alloc: bc.alloc}); err != nil {
 						b.Fatal(err)
 					}
 				}
