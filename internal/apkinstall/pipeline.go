@@ -245,7 +245,7 @@ func (in *installer) decodeAll(ctx context.Context, changes []solver.Change, st 
 				d, raw = in.decodeOne(changes[j.i].New, j.cost, pool, raw)
 				if st != nil && d.err == nil {
 					var staged int64
-					if d.staged, staged = st.stage(d.p, d.arena); d.staged != nil {
+					if d.staged, staged = st.stage(d.p, d.arena, in.yieldToScripts); d.staged != nil {
 						// Its contents are in the root's file system now, not in memory:
 						// later packages may be decoded in their place.
 						d.arena = nil

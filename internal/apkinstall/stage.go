@@ -43,8 +43,8 @@ func newStager(x *extract.Extractor) *stager {
 // stage stages dp's larger files and, when it did, moves the remaining small contents out of
 // the arena and releases it. It returns the descriptors per file (-1 = not staged; nil = none)
 // and the content bytes staged. Any failure leaves the package as it was: the writer then
-// meets the same condition in install order and reports it there.
-func (s *stager) stage(dp *pkgstream.Package, a *arena) (fds []int, staged int64) {
+// meets the same condition in install order and reports it there. yield is extract.Stage's.
+func (s *stager) stage(dp *pkgstream.Package, a *arena, yield func()) (fds []int, staged int64) {
 	var pick []int // files to stage
 	small := 0
 	for i := range dp.Files {
@@ -68,7 +68,7 @@ func (s *stager) stage(dp *pkgstream.Package, a *arena) (fds []int, staged int64
 		fds[i] = -1
 	}
 	for k, i := range pick {
-		fd, err := s.x.Stage(&dp.Files[i])
+		fd, err := s.x.Stage(&dp.Files[i], yield)
 		if err != nil {
 			s.close(fds) // gives back the k staged so far
 			s.open.Add(-(n - int64(k)))

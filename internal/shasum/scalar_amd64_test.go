@@ -21,10 +21,10 @@ func TestScalarLengths(t *testing.T) {
 			continue
 		}
 		b := buf[:n]
-		if got, want := sha1Scalar(b), sha1.Sum(b); got != want {
+		if got, want := sha1Scalar(b, nil), sha1.Sum(b); got != want {
 			t.Fatalf("sha1Scalar(%d bytes) = %x, want %x", n, got, want)
 		}
-		if got, want := sha256Scalar(b), sha256.Sum256(b); got != want {
+		if got, want := sha256Scalar(b, nil), sha256.Sum256(b); got != want {
 			t.Fatalf("sha256Scalar(%d bytes) = %x, want %x", n, got, want)
 		}
 	}
@@ -48,11 +48,37 @@ func TestScalarPatterns(t *testing.T) {
 		inputs = append(inputs, b)
 	}
 	for _, b := range inputs {
-		if got, want := sha1Scalar(b), sha1.Sum(b); got != want {
+		if got, want := sha1Scalar(b, nil), sha1.Sum(b); got != want {
 			t.Fatalf("sha1Scalar(%x...) = %x, want %x", b[:min(len(b), 8)], got, want)
 		}
-		if got, want := sha256Scalar(b), sha256.Sum256(b); got != want {
+		if got, want := sha256Scalar(b, nil), sha256.Sum256(b); got != want {
 			t.Fatalf("sha256Scalar(%x...) = %x, want %x", b[:min(len(b), 8)], got, want)
+		}
+	}
+}
+
+// TestScalarYield is TestYield for the scalar code, whichever implementation is dispatched.
+func TestScalarYield(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	buf := make([]byte, 3*Chunk+65)
+	for i := range buf {
+		buf[i] = byte(r.Uint32())
+	}
+	for _, n := range yieldLengths {
+		b := buf[:n]
+		calls := 0
+		if got, want := sha1Scalar(b, func() { calls++ }), sha1.Sum(b); got != want {
+			t.Errorf("sha1Scalar(%d bytes, yield) = %x, want %x", n, got, want)
+		}
+		if calls != wantYields(n) {
+			t.Errorf("sha1Scalar(%d bytes, yield) yielded %d times, want %d", n, calls, wantYields(n))
+		}
+		calls = 0
+		if got, want := sha256Scalar(b, func() { calls++ }), sha256.Sum256(b); got != want {
+			t.Errorf("sha256Scalar(%d bytes, yield) = %x, want %x", n, got, want)
+		}
+		if calls != wantYields(n) {
+			t.Errorf("sha256Scalar(%d bytes, yield) yielded %d times, want %d", n, calls, wantYields(n))
 		}
 	}
 }
@@ -62,10 +88,10 @@ func FuzzScalar(f *testing.F) {
 	f.Add([]byte("abc"))
 	f.Add(make([]byte, 200))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := sha1Scalar(b), sha1.Sum(b); got != want {
+		if got, want := sha1Scalar(b, nil), sha1.Sum(b); got != want {
 			t.Fatalf("sha1Scalar = %x, want %x", got, want)
 		}
-		if got, want := sha256Scalar(b), sha256.Sum256(b); got != want {
+		if got, want := sha256Scalar(b, nil), sha256.Sum256(b); got != want {
 			t.Fatalf("sha256Scalar = %x, want %x", got, want)
 		}
 	})
@@ -98,7 +124,7 @@ func benchmark(b *testing.B, f func([]byte)) {
 	}
 }
 
-func BenchmarkSHA1Scalar(b *testing.B)   { benchmark(b, func(p []byte) { sha1Scalar(p) }) }
+func BenchmarkSHA1Scalar(b *testing.B)   { benchmark(b, func(p []byte) { sha1Scalar(p, nil) }) }
 func BenchmarkSHA1Std(b *testing.B)      { benchmark(b, func(p []byte) { sha1.Sum(p) }) }
-func BenchmarkSHA256Scalar(b *testing.B) { benchmark(b, func(p []byte) { sha256Scalar(p) }) }
+func BenchmarkSHA256Scalar(b *testing.B) { benchmark(b, func(p []byte) { sha256Scalar(p, nil) }) }
 func BenchmarkSHA256Std(b *testing.B)    { benchmark(b, func(p []byte) { sha256.Sum256(p) }) }

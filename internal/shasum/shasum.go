@@ -17,20 +17,56 @@ import (
 
 const blockSize = 64
 
+// Chunk is how much input SHA1Yield and SHA256Yield hash between two calls of yield (well
+// under a millisecond on any CPU that boots Alpine).
+const Chunk = 256 << 10
+
 // SHA1 returns the SHA-1 digest of b.
-func SHA1(b []byte) [sha1.Size]byte {
-	if !useScalar {
-		return sha1.Sum(b)
-	}
-	return sha1Scalar(b)
-}
+func SHA1(b []byte) [sha1.Size]byte { return SHA1Yield(b, nil) }
 
 // SHA256 returns the SHA-256 digest of b.
-func SHA256(b []byte) [sha256.Size]byte {
-	if !useScalar {
+func SHA256(b []byte) [sha256.Size]byte { return SHA256Yield(b, nil) }
+
+// SHA1Yield is SHA1, calling yield (if not nil) after every Chunk bytes of b but the last:
+// hashing megabytes takes milliseconds, and the caller may want to give its CPU away
+// in between.
+func SHA1Yield(b []byte, yield func()) [sha1.Size]byte {
+	if useScalar {
+		return sha1Scalar(b, yield)
+	}
+	if yield == nil || len(b) <= Chunk {
+		return sha1.Sum(b)
+	}
+	h := sha1.New()
+	for len(b) > Chunk {
+		h.Write(b[:Chunk])
+		b = b[Chunk:]
+		yield()
+	}
+	h.Write(b)
+	var out [sha1.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// SHA256Yield is SHA256 with SHA1Yield's calls of yield.
+func SHA256Yield(b []byte, yield func()) [sha256.Size]byte {
+	if useScalar {
+		return sha256Scalar(b, yield)
+	}
+	if yield == nil || len(b) <= Chunk {
 		return sha256.Sum256(b)
 	}
-	return sha256Scalar(b)
+	h := sha256.New()
+	for len(b) > Chunk {
+		h.Write(b[:Chunk])
+		b = b[Chunk:]
+		yield()
+	}
+	h.Write(b)
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
 }
 
 // Impl names the implementation in use, for reports and benchmarks.
@@ -41,14 +77,20 @@ func Impl() string {
 	return "std"
 }
 
-func sha1Scalar(b []byte) [sha1.Size]byte {
+func sha1Scalar(b []byte, yield func()) [sha1.Size]byte {
 	h := [5]uint32{0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0}
+	n := uint64(len(b))
+	for yield != nil && len(b) > Chunk {
+		blockSHA1(&h, b[:Chunk])
+		b = b[Chunk:]
+		yield()
+	}
 	full := len(b) &^ (blockSize - 1)
 	if full > 0 {
 		blockSHA1(&h, b[:full])
 	}
 	var tail [2 * blockSize]byte
-	blockSHA1(&h, pad(tail[:], b[full:], uint64(len(b))))
+	blockSHA1(&h, pad(tail[:], b[full:], n))
 	var out [sha1.Size]byte
 	for i, v := range h {
 		binary.BigEndian.PutUint32(out[4*i:], v)
@@ -56,14 +98,20 @@ func sha1Scalar(b []byte) [sha1.Size]byte {
 	return out
 }
 
-func sha256Scalar(b []byte) [sha256.Size]byte {
+func sha256Scalar(b []byte, yield func()) [sha256.Size]byte {
 	h := [8]uint32{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}
+	n := uint64(len(b))
+	for yield != nil && len(b) > Chunk {
+		blockSHA256(&h, b[:Chunk])
+		b = b[Chunk:]
+		yield()
+	}
 	full := len(b) &^ (blockSize - 1)
 	if full > 0 {
 		blockSHA256(&h, b[:full])
 	}
 	var tail [2 * blockSize]byte
-	blockSHA256(&h, pad(tail[:], b[full:], uint64(len(b))))
+	blockSHA256(&h, pad(tail[:], b[full:], n))
 	var out [sha256.Size]byte
 	for i, v := range h {
 		binary.BigEndian.PutUint32(out[4*i:], v)

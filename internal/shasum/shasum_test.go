@@ -25,6 +25,40 @@ func TestSum(t *testing.T) {
 	}
 }
 
+// yieldLengths straddle Chunk boundaries and block boundaries near them.
+var yieldLengths = []int{0, 1, 1000, Chunk - 1, Chunk, Chunk + 1, Chunk + 63, 2*Chunk - 64, 2 * Chunk, 3*Chunk + 65}
+
+// wantYields is how often the Yield functions call yield for n bytes: after each full Chunk
+// but the last piece.
+func wantYields(n int) int { return max(0, (n+Chunk-1)/Chunk-1) }
+
+// TestYield checks SHA1Yield and SHA256Yield (dispatched implementation): same digests as the
+// standard library, and one yield per Chunk of input but the last.
+func TestYield(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	buf := make([]byte, 3*Chunk+65)
+	for i := range buf {
+		buf[i] = byte(r.Uint32())
+	}
+	for _, n := range yieldLengths {
+		b := buf[:n]
+		calls := 0
+		if got, want := SHA1Yield(b, func() { calls++ }), sha1.Sum(b); got != want {
+			t.Errorf("SHA1Yield(%d bytes) = %x, want %x", n, got, want)
+		}
+		if calls != wantYields(n) {
+			t.Errorf("SHA1Yield(%d bytes) yielded %d times, want %d", n, calls, wantYields(n))
+		}
+		calls = 0
+		if got, want := SHA256Yield(b, func() { calls++ }), sha256.Sum256(b); got != want {
+			t.Errorf("SHA256Yield(%d bytes) = %x, want %x", n, got, want)
+		}
+		if calls != wantYields(n) {
+			t.Errorf("SHA256Yield(%d bytes) yielded %d times, want %d", n, calls, wantYields(n))
+		}
+	}
+}
+
 func TestPad(t *testing.T) {
 	for _, tc := range []struct {
 		rest, blocks int

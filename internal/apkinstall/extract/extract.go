@@ -683,7 +683,7 @@ func (w *writer) create(pd dirFD, name string, f *pkgstream.File, acl ACL, sfd i
 				return false, err
 			}
 			defer unix.Close(fd)
-			if err := writeAll(fd, f.Data); err != nil {
+			if err := writeAll(fd, f.Data, nil); err != nil {
 				return false, err
 			}
 		}

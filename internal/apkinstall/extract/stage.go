@@ -44,26 +44,38 @@ func (x *Extractor) Stageable(f *pkgstream.File) bool {
 
 // Stage writes f's content to a new unnamed file and returns its descriptor, which
 // InstallStaged consumes. Safe for concurrent use (it only reads the Extractor's fixed state).
-func (x *Extractor) Stage(f *pkgstream.File) (int, error) {
+// yield, if not nil, is called between the writes of a large file's chunks (stageChunk):
+// writing megabytes takes milliseconds.
+func (x *Extractor) Stage(f *pkgstream.File, yield func()) (int, error) {
 	// Read-write: where it cannot be linked in, it is copied from.
 	fd, err := unix.Openat(x.rootFD, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, f.Mode&0o777)
 	if err != nil {
 		return -1, fmt.Errorf("%s: stage: %w", f.Name, err)
 	}
-	if err := writeAll(fd, f.Data); err != nil {
+	if err := writeAll(fd, f.Data, yield); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("%s: stage: %w", f.Name, err)
 	}
 	return fd, nil
 }
 
-func writeAll(fd int, data []byte) error {
+// stageChunk is how much Stage writes at once when it has a yield to call in between.
+const stageChunk = 256 << 10
+
+func writeAll(fd int, data []byte, yield func()) error {
 	for len(data) > 0 {
-		n, err := unix.Write(fd, data)
+		chunk := data
+		if yield != nil && len(chunk) > stageChunk {
+			chunk = chunk[:stageChunk]
+		}
+		n, err := unix.Write(fd, chunk)
 		if err != nil {
 			return fmt.Errorf("write: %w", err)
 		}
 		data = data[n:]
+		if yield != nil && len(data) > 0 {
+			yield()
+		}
 	}
 	return nil
 }
@@ -86,7 +98,7 @@ func linkStaged(sfd, pfd int, name string) (fd int, closeFD bool, err error) {
 	for off := int64(0); ; {
 		n, err := unix.Pread(sfd, buf, off)
 		if err == nil && n > 0 {
-			err = writeAll(fd, buf[:n])
+			err = writeAll(fd, buf[:n], nil)
 		}
 		if err != nil {
 			unix.Close(fd)

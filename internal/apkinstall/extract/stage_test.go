@@ -21,7 +21,7 @@ func stageAll(t *testing.T, x *extract.Extractor, files []pkgstream.File) []int 
 	for i := range files {
 		fds[i] = -1
 		if x.Stageable(&files[i]) {
-			fd, err := x.Stage(&files[i])
+			fd, err := x.Stage(&files[i], nil)
 			must(t, err)
 			fds[i] = fd
 			files[i].Data = nil // the writer must not need it
@@ -33,6 +33,35 @@ func stageAll(t *testing.T, x *extract.Extractor, files []pkgstream.File) []int 
 func sum(data string) []byte {
 	s := sha1.Sum([]byte(data))
 	return s[:]
+}
+
+// A large file is staged in chunks, with yield called between them, and reads back whole.
+func TestStageYield(t *testing.T) {
+	needRoot(t)
+	root := t.TempDir()
+	x, err := extract.Open(root, nil)
+	must(t, err)
+	defer x.Close()
+	if !x.CanStage() {
+		t.Skip("prerequisite missing: O_TMPFILE on the temp directory's file system")
+	}
+	data := bytes.Repeat([]byte("0123456789abcdef"), (600<<10)/16)
+	f := file("big", string(data), 0o644)
+	f.Checksum = sum(string(data))
+	calls := 0
+	fd, err := x.Stage(&f, func() { calls++ })
+	must(t, err)
+	defer unix.Close(fd)
+	got := make([]byte, len(data)+1)
+	n, err := unix.Pread(fd, got, 0)
+	must(t, err)
+	if !bytes.Equal(got[:n], data) {
+		t.Errorf("Stage(600 KiB) wrote %d bytes, want the %d given", n, len(data))
+	}
+	// 600 KiB in 256 KiB writes: three writes, a yield between each two.
+	if calls != 2 {
+		t.Errorf("Stage(600 KiB) yielded %d times, want 2", calls)
+	}
 }
 
 // Staged files end up exactly as written ones: owner by name, setuid after chown, mode,

@@ -119,8 +119,9 @@ type Options struct {
 	// Alloc provides the data segment's memory (nil = the Go heap); the returned files alias it.
 	Alloc Allocator
 	// Yield, if set, is called before each deflate block of the data segment (tens of
-	// kilobytes of output, under 0.1 ms): the points where a long decode can give its CPU
-	// away to more urgent work.
+	// kilobytes of output, under 0.1 ms) and between chunks of the data segment's and large
+	// files' hashes (shasum.Chunk): the points where a long decode can give its CPU away to
+	// more urgent work.
 	Yield func()
 }
 
@@ -236,7 +237,7 @@ func decode(raw []byte, identity []byte, o Options) (*Package, error) {
 	if err != nil || len(want) != sha256.Size {
 		return nil, fmt.Errorf("%w: bad datahash %q", ErrFormat, p.Info.DataHash)
 	}
-	got := shasum.SHA256(raw[ctlEnd:])
+	got := shasum.SHA256Yield(raw[ctlEnd:], o.Yield)
 	if !bytes.Equal(got[:], want) {
 		// Distinguish a cut-off file (more useful to the user) from tampered content.
 		if memberCut(raw[ctlEnd:]) {
@@ -250,7 +251,7 @@ func decode(raw []byte, identity []byte, o Options) (*Package, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data segment: %w", err)
 	}
-	if err := p.readData(tarData); err != nil {
+	if err := p.readData(tarData, o.Yield); err != nil {
 		return nil, fmt.Errorf("data segment: %w", err)
 	}
 	return p, nil
@@ -287,8 +288,8 @@ func (p *Package) readControl(ctl []byte) (pkginfo []byte, err error) {
 }
 
 // readData converts the entries of the inflated data segment into p.Files.
-func (p *Package) readData(tarData []byte) error {
-	var fb fileBuilder
+func (p *Package) readData(tarData []byte, yield func()) error {
+	fb := fileBuilder{yield: yield}
 	tr := newTarReader(tarData)
 	for {
 		h, err := tr.next()
@@ -361,6 +362,7 @@ func isScript(name []byte) bool {
 type fileBuilder struct {
 	uname, gname string
 	sums         []byte
+	yield        func() // Options.Yield, between chunks of a large file's checksum
 }
 
 // intern returns b as a string, reusing *last when equal.
@@ -418,7 +420,7 @@ func (fb *fileBuilder) file(h *tarHeader) (File, error) {
 		f.Data = h.Data
 	}
 	if f.Checksum != nil {
-		if got, ok := f.sum(); ok && !bytes.Equal(got[:], f.Checksum) {
+		if got, ok := f.sum(fb.yield); ok && !bytes.Equal(got[:], f.Checksum) {
 			return f, fmt.Errorf("%s: %w", f.Name, ErrFileHash)
 		}
 	}
@@ -440,18 +442,19 @@ func setXattr(xs []Xattr, name, v []byte) []Xattr {
 // Sum computes apk's checksum of an entry: the SHA-1 of a regular file's content or of a
 // symlink's target; nil for other types.
 func (f *File) Sum() []byte {
-	s, ok := f.sum()
+	s, ok := f.sum(nil)
 	if !ok {
 		return nil
 	}
 	return s[:]
 }
 
-// sum is Sum without the allocation (the decoder checks every file).
-func (f *File) sum() (s [sha1.Size]byte, ok bool) {
+// sum is Sum without the allocation (the decoder checks every file), calling yield between
+// chunks of a large file (shasum.SHA1Yield).
+func (f *File) sum(yield func()) (s [sha1.Size]byte, ok bool) {
 	switch f.Type {
 	case tar.TypeReg:
-		return shasum.SHA1(f.Data), true
+		return shasum.SHA1Yield(f.Data, yield), true
 	case tar.TypeSymlink:
 		return shasum.SHA1([]byte(f.Linkname)), true
 	}
