@@ -112,6 +112,17 @@ func (b *budget) acquire(ctx context.Context, n int64) bool {
 	return true
 }
 
+// tryAcquire takes n if that much is available now.
+func (b *budget) tryAcquire(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.avail < n {
+		return false
+	}
+	b.avail -= n
+	return true
+}
+
 func (b *budget) release(n int64) {
 	b.mu.Lock()
 	b.avail += n
@@ -131,14 +142,19 @@ type jobQueue struct {
 	cond    *sync.Cond
 	pending []job
 	closed  bool
+	// settled: the dispatcher's first burst is over (it admitted everything, or waits for
+	// budget). bigTaken: a bigFirst taker has made its first choice.
+	settled, bigTaken bool
 	// need is the index of the change the writer wants next; bigFirst takers go for the
 	// costliest package only while the writer's next few are all taken.
 	need atomic.Int64
 }
 
 // aheadWindow is how many of the writer's next packages must be decoding or decoded before a
-// bigFirst taker leaves install order: at the start (musl, busybox and its scripts gate
-// everything) the writer is fed first, and the big package starts once decoders are ahead.
+// bigFirst taker leaves install order, after its first choice. That first choice is the
+// costliest package of the first burst, whatever its place: the biggest package is the
+// longest single decode (libcrypto3: 4.6 MB, a third of the base world), and started
+// later it was what the writer waited for last in most installs.
 const aheadWindow = 4
 
 func newJobQueue() *jobQueue {
@@ -154,6 +170,14 @@ func (q *jobQueue) push(j job) {
 	q.cond.Signal()
 }
 
+// settle ends the first burst (see take).
+func (q *jobQueue) settle() {
+	q.mu.Lock()
+	q.settled = true
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
 func (q *jobQueue) close() {
 	q.mu.Lock()
 	q.closed = true
@@ -162,20 +186,25 @@ func (q *jobQueue) close() {
 }
 
 // take returns the next job in install order, or with bigFirst the costliest one pending
-// (the earliest among equals); false once the queue is closed and empty. Every admitted job is
-// eventually taken, and in-order takers always get the one the writer needs next, so admitting
-// in order under the budget cannot deadlock.
+// (the earliest among equals); false once the queue is closed and empty. A bigFirst taker's
+// first call waits for the first burst to settle, so that it chooses among all it admitted.
+// Every admitted job is eventually taken, and in-order takers always get the one the writer
+// needs next, so admitting in order under the budget cannot deadlock.
 func (q *jobQueue) take(bigFirst bool) (job, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for len(q.pending) == 0 {
-		if q.closed {
+	first := bigFirst && !q.bigTaken
+	for len(q.pending) == 0 || (first && !q.settled && !q.closed) {
+		if q.closed && len(q.pending) == 0 {
 			return job{}, false
 		}
 		q.cond.Wait()
 	}
+	if first {
+		q.bigTaken = true
+	}
 	k := 0
-	if bigFirst && int64(q.pending[0].i) >= q.need.Load()+aheadWindow {
+	if bigFirst && (first || int64(q.pending[0].i) >= q.need.Load()+aheadWindow) {
 		for i, j := range q.pending {
 			if j.cost > q.pending[k].cost {
 				k = i
@@ -209,6 +238,7 @@ func (in *installer) decodeAll(ctx context.Context, changes []solver.Change, st 
 	}
 	go func() {
 		defer q.close()
+		defer q.settle()
 		for i, c := range changes {
 			if chans[i] == nil {
 				continue
@@ -217,9 +247,12 @@ func (in *installer) decodeAll(ctx context.Context, changes []solver.Change, st 
 			// installed size. (Compressed files go through one reused buffer per worker.) Capped
 			// so one huge package can still go alone.
 			cost := min(max(c.New.InstalledSize, 1), limit)
-			if !bud.acquire(ctx, cost) {
-				chans[i] <- decoded{err: ctx.Err()}
-				continue
+			if !bud.tryAcquire(cost) {
+				q.settle() // the rest is admitted as the writer frees budget
+				if !bud.acquire(ctx, cost) {
+					chans[i] <- decoded{err: ctx.Err()}
+					continue
+				}
 			}
 			q.push(job{i, cost})
 		}
