@@ -59,28 +59,7 @@ func TestScalarPatterns(t *testing.T) {
 
 // TestScalarYield is TestYield for the scalar code, whichever implementation is dispatched.
 func TestScalarYield(t *testing.T) {
-	r := rand.New(rand.NewPCG(7, 8))
-	buf := make([]byte, 3*Chunk+65)
-	for i := range buf {
-		buf[i] = byte(r.Uint32())
-	}
-	for _, n := range yieldLengths {
-		b := buf[:n]
-		calls := 0
-		if got, want := sha1Scalar(b, func() { calls++ }), sha1.Sum(b); got != want {
-			t.Errorf("sha1Scalar(%d bytes, yield) = %x, want %x", n, got, want)
-		}
-		if calls != wantYields(n) {
-			t.Errorf("sha1Scalar(%d bytes, yield) yielded %d times, want %d", n, calls, wantYields(n))
-		}
-		calls = 0
-		if got, want := sha256Scalar(b, func() { calls++ }), sha256.Sum256(b); got != want {
-			t.Errorf("sha256Scalar(%d bytes, yield) = %x, want %x", n, got, want)
-		}
-		if calls != wantYields(n) {
-			t.Errorf("sha256Scalar(%d bytes, yield) yielded %d times, want %d", n, calls, wantYields(n))
-		}
-	}
+	checkYield(t, "sha1Scalar", sha1Scalar, "sha256Scalar", sha256Scalar)
 }
 
 func FuzzScalar(f *testing.F) {

@@ -13,6 +13,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/binary"
+	"hash"
 )
 
 const blockSize = 64
@@ -37,15 +38,8 @@ func SHA1Yield(b []byte, yield func()) [sha1.Size]byte {
 	if yield == nil || len(b) <= Chunk {
 		return sha1.Sum(b)
 	}
-	h := sha1.New()
-	for len(b) > Chunk {
-		h.Write(b[:Chunk])
-		b = b[Chunk:]
-		yield()
-	}
-	h.Write(b)
 	var out [sha1.Size]byte
-	h.Sum(out[:0])
+	chunked(sha1.New(), b, yield, out[:0])
 	return out
 }
 
@@ -57,16 +51,20 @@ func SHA256Yield(b []byte, yield func()) [sha256.Size]byte {
 	if yield == nil || len(b) <= Chunk {
 		return sha256.Sum256(b)
 	}
-	h := sha256.New()
+	var out [sha256.Size]byte
+	chunked(sha256.New(), b, yield, out[:0])
+	return out
+}
+
+// chunked hashes b into h Chunk by Chunk, calling yield in between, and appends the sum to out.
+func chunked(h hash.Hash, b []byte, yield func(), out []byte) {
 	for len(b) > Chunk {
 		h.Write(b[:Chunk])
 		b = b[Chunk:]
 		yield()
 	}
 	h.Write(b)
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
+	h.Sum(out)
 }
 
 // Impl names the implementation in use, for reports and benchmarks.

@@ -34,7 +34,10 @@ func wantYields(n int) int { return max(0, (n+Chunk-1)/Chunk-1) }
 
 // TestYield checks SHA1Yield and SHA256Yield (dispatched implementation): same digests as the
 // standard library, and one yield per Chunk of input but the last.
-func TestYield(t *testing.T) {
+func TestYield(t *testing.T) { checkYield(t, "SHA1Yield", SHA1Yield, "SHA256Yield", SHA256Yield) }
+
+func checkYield(t *testing.T, name1 string, sum1 func([]byte, func()) [sha1.Size]byte,
+	name256 string, sum256 func([]byte, func()) [sha256.Size]byte) {
 	r := rand.New(rand.NewPCG(5, 6))
 	buf := make([]byte, 3*Chunk+65)
 	for i := range buf {
@@ -43,18 +46,18 @@ func TestYield(t *testing.T) {
 	for _, n := range yieldLengths {
 		b := buf[:n]
 		calls := 0
-		if got, want := SHA1Yield(b, func() { calls++ }), sha1.Sum(b); got != want {
-			t.Errorf("SHA1Yield(%d bytes) = %x, want %x", n, got, want)
+		if got, want := sum1(b, func() { calls++ }), sha1.Sum(b); got != want {
+			t.Errorf("%s(%d bytes) = %x, want %x", name1, n, got, want)
 		}
 		if calls != wantYields(n) {
-			t.Errorf("SHA1Yield(%d bytes) yielded %d times, want %d", n, calls, wantYields(n))
+			t.Errorf("%s(%d bytes) yielded %d times, want %d", name1, n, calls, wantYields(n))
 		}
 		calls = 0
-		if got, want := SHA256Yield(b, func() { calls++ }), sha256.Sum256(b); got != want {
-			t.Errorf("SHA256Yield(%d bytes) = %x, want %x", n, got, want)
+		if got, want := sum256(b, func() { calls++ }), sha256.Sum256(b); got != want {
+			t.Errorf("%s(%d bytes) = %x, want %x", name256, n, got, want)
 		}
 		if calls != wantYields(n) {
-			t.Errorf("SHA256Yield(%d bytes) yielded %d times, want %d", n, calls, wantYields(n))
+			t.Errorf("%s(%d bytes) yielded %d times, want %d", name256, n, calls, wantYields(n))
 		}
 	}
 }
