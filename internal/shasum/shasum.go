@@ -75,46 +75,44 @@ func Impl() string {
 	return "std"
 }
 
-func sha1Scalar(b []byte, yield func()) [sha1.Size]byte {
+func sha1Scalar(b []byte, yield func()) (out [sha1.Size]byte) {
 	h := [5]uint32{0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0}
-	n := uint64(len(b))
-	for yield != nil && len(b) > Chunk {
-		blockSHA1(&h, b[:Chunk])
-		b = b[Chunk:]
-		yield()
-	}
-	full := len(b) &^ (blockSize - 1)
-	if full > 0 {
-		blockSHA1(&h, b[:full])
-	}
-	var tail [2 * blockSize]byte
-	blockSHA1(&h, pad(tail[:], b[full:], n))
-	var out [sha1.Size]byte
-	for i, v := range h {
-		binary.BigEndian.PutUint32(out[4*i:], v)
-	}
+	rest := wholeBlocks(func(p []byte) { blockSHA1(&h, p) }, b, yield)
+	var tail [2 * blockSize]byte // handed to the assembly directly: it stays on the stack
+	blockSHA1(&h, pad(tail[:], rest, uint64(len(b))))
+	putWords(out[:], h[:])
 	return out
 }
 
-func sha256Scalar(b []byte, yield func()) [sha256.Size]byte {
+func sha256Scalar(b []byte, yield func()) (out [sha256.Size]byte) {
 	h := [8]uint32{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}
-	n := uint64(len(b))
+	rest := wholeBlocks(func(p []byte) { blockSHA256(&h, p) }, b, yield)
+	var tail [2 * blockSize]byte
+	blockSHA256(&h, pad(tail[:], rest, uint64(len(b))))
+	putWords(out[:], h[:])
+	return out
+}
+
+// wholeBlocks feeds b's whole blocks to block, Chunk at a time with a yield in between when
+// yield is set, and returns the remaining partial block.
+func wholeBlocks(block func([]byte), b []byte, yield func()) []byte {
 	for yield != nil && len(b) > Chunk {
-		blockSHA256(&h, b[:Chunk])
+		block(b[:Chunk])
 		b = b[Chunk:]
 		yield()
 	}
 	full := len(b) &^ (blockSize - 1)
 	if full > 0 {
-		blockSHA256(&h, b[:full])
+		block(b[:full])
 	}
-	var tail [2 * blockSize]byte
-	blockSHA256(&h, pad(tail[:], b[full:], n))
-	var out [sha256.Size]byte
+	return b[full:]
+}
+
+// putWords writes the state words big-endian into out.
+func putWords(out []byte, h []uint32) {
 	for i, v := range h {
 		binary.BigEndian.PutUint32(out[4*i:], v)
 	}
-	return out
 }
 
 // pad writes rest (< 64 bytes), the 0x80 marker, zeros and the bit length into buf and returns
