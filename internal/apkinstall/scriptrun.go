@@ -116,9 +116,9 @@ func (in *installer) runScriptFile(ctx context.Context, s scripts.Script) error 
 	return scripts.Run(ctx, in.opts.Root, s, in.scriptOut, in.opts.Quiet)
 }
 
-// yieldToScripts is the decoders' pkgstream Yield. While a package script runs, a decoder
-// gives its CPU away before each deflate block rather than keep it until the scheduler's next
-// tick. A script is a chain of short processes (the shell, then each command it forks and
+// yieldToScripts is the decoders' pkgstream Yield and extract.Stage yield. While a package
+// script runs, a decoder gives its CPU away before each deflate block and between 256 KiB
+// pieces of hashing and staging, rather than keep it until the scheduler's next tick. A script is a chain of short processes (the shell, then each command it forks and
 // waits for), so with a decoder busy on every CPU each step of it waited for a CPU, up to a
 // tick (4 ms at HZ=250). Scripts are on the commit's critical path: the writer waits for a
 // pre-install, which waits for the post-install scripts before it. The base world's install
